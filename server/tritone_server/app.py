@@ -1,0 +1,289 @@
+"""Assembles the gateway and owns its start and stop order.
+
+Start: decode workers, gRPC server (health NOT_SERVING) and HTTP side listen first, so
+probes answer while Triton comes up; then Triton (a local one unless URLs are given), the
+channel pool and the model catalogue; then health turns SERVING. A monitor keeps checking
+Triton and flips health both ways.
+
+Stop: health NOT_SERVING, ``server.stop(grace)`` lets calls in flight finish, HTTP runner
+cleanup, Triton channels closed, local Triton stopped, decode workers stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import grpc
+from aiohttp import web
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from tritone._proto import audio_classification_pb2 as pb
+from tritone._proto import audio_classification_pb2_grpc as pb_grpc
+
+from tritone_server.audio import DecodePool
+from tritone_server.backends.triton import TritonBackend
+from tritone_server.errors import BackendUnavailable
+from tritone_server.http import build_app
+from tritone_server.inference import Inference
+from tritone_server.interceptors import AccessLogInterceptor, ErrorInterceptor
+from tritone_server.models import Catalogue
+from tritone_server.service import AudioClassificationService
+from tritone_server.settings import Settings, load_settings
+from tritone_server.triton_local import LocalTriton
+
+log = logging.getLogger("tritone_server")
+
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["AudioClassification"].full_name
+MONITOR_INTERVAL_S = 2.0
+
+
+class Gateway:
+    """The running gateway; ``async with Gateway(settings) as gw: await gw.ready.wait()``."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.catalogue = Catalogue(settings.default_model)
+        self.ready = asyncio.Event()
+        self.grpc_port = 0
+        self.health_port: int | None = None
+        self.http_port: int | None = None
+        self.triton_urls: tuple[str, ...] = settings.triton_urls
+        self._stack = contextlib.AsyncExitStack()
+        self._health = health.aio.HealthServicer()
+        self._servers: list[grpc.aio.Server] = []
+        self._runner: web.AppRunner | None = None
+        self._bringup: asyncio.Task[None] | None = None
+        self.backend: TritonBackend | None = None
+
+    async def __aenter__(self) -> Gateway:
+        try:
+            await self._start()
+        except BaseException:
+            await self._stop()
+            raise
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._stop()
+
+    async def _start(self) -> None:
+        s = self.settings
+        pool = await self._stack.enter_async_context(
+            DecodePool(workers=s.decode_workers, limits=s.audio_limits)
+        )
+        options = [
+            ("grpc.max_receive_message_length", s.max_message_bytes),
+            ("grpc.max_send_message_length", s.max_message_bytes),
+            ("grpc.keepalive_time_ms", 60_000),
+            ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+        ]
+        server = grpc.aio.server(
+            interceptors=[AccessLogInterceptor(), ErrorInterceptor()], options=options
+        )
+        self.service = AudioClassificationService(
+            self.catalogue,
+            Inference(_LazyBackend(self), timeout_s=s.triton_timeout_s),
+            limits=s.audio_limits,
+            decode_pool=pool,
+            stream_queue_chunks=s.stream_queue_chunks,
+        )
+        pb_grpc.add_AudioClassificationServicer_to_server(self.service, server)  # type: ignore[no-untyped-call]
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
+        reflection.enable_server_reflection(
+            (
+                SERVICE_NAME,
+                health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+                reflection.SERVICE_NAME,
+            ),
+            server,
+        )
+        self.grpc_port = server.add_insecure_port(f"{s.host}:{s.port}")
+        if self.grpc_port == 0:
+            raise OSError(f"could not listen on {s.host}:{s.port}")
+        self._servers.append(server)
+        if s.health_port is not None:
+            health_server = grpc.aio.server()
+            health_pb2_grpc.add_HealthServicer_to_server(self._health, health_server)
+            self.health_port = health_server.add_insecure_port(f"{s.host}:{s.health_port}")
+            self._servers.append(health_server)
+        await self._set_health(False)
+        for srv in self._servers:
+            await srv.start()
+        if s.http_port is not None:
+            self._runner = web.AppRunner(build_app(self.catalogue, self.ready.is_set))
+            await self._runner.setup()
+            site = web.TCPSite(self._runner, s.host, s.http_port)
+            await site.start()
+            self.http_port = _bound_port(site)
+        log.info(
+            "event=listening grpc_port=%s http_port=%s health_port=%s",
+            self.grpc_port,
+            self.http_port,
+            self.health_port,
+        )
+        self._bringup = asyncio.create_task(self._bring_up(), name="triton-bring-up")
+
+    async def _set_health(self, serving: bool) -> None:
+        status = (
+            health_pb2.HealthCheckResponse.SERVING
+            if serving
+            else health_pb2.HealthCheckResponse.NOT_SERVING
+        )
+        for name in ("", SERVICE_NAME):
+            await self._health.set(name, status)
+        if serving:
+            self.ready.set()
+        else:
+            self.ready.clear()
+
+    async def _bring_up(self) -> None:
+        """Connect to Triton (starting a local one if needed), load the catalogue, monitor."""
+        s = self.settings
+        async with contextlib.AsyncExitStack() as stack:
+            urls = s.triton_urls
+            if not urls:
+                local = LocalTriton(
+                    s.model_repository, startup_timeout_s=s.triton_startup_timeout_s
+                )
+                endpoints = await stack.enter_async_context(local)
+                urls = (endpoints.grpc_url,)
+            self.triton_urls = urls
+            backend = await stack.enter_async_context(
+                TritonBackend(urls, channels_per_endpoint=s.channels_per_endpoint)
+            )
+            self.backend = backend
+            serving = False
+            while True:
+                healthy = False
+                with contextlib.suppress(Exception):
+                    if await backend.is_ready():
+                        if not serving:
+                            specs = await self.catalogue.reload(backend)
+                            log.info(
+                                "event=catalogue_loaded models=%s",
+                                ",".join(x.name for x in specs),
+                            )
+                        healthy = True
+                if healthy != serving:
+                    serving = healthy
+                    await self._set_health(serving)
+                    log.info("event=health serving=%s triton=%s", serving, ",".join(urls))
+                await asyncio.sleep(MONITOR_INTERVAL_S)
+
+    async def wait_ready(self) -> None:
+        """Wait until serving; raise if bringing Triton up failed."""
+        assert self._bringup is not None
+        ready = asyncio.create_task(self.ready.wait())
+        done, _ = await asyncio.wait({ready, self._bringup}, return_when=asyncio.FIRST_COMPLETED)
+        if self._bringup in done:
+            ready.cancel()
+            self._bringup.result()
+            raise RuntimeError("Triton bring-up ended unexpectedly")
+
+    async def _stop(self) -> None:
+        with contextlib.suppress(Exception):
+            await self._health.enter_graceful_shutdown()
+        self.ready.clear()
+        await asyncio.gather(
+            *(srv.stop(self.settings.grace_s) for srv in self._servers), return_exceptions=True
+        )
+        if self._runner is not None:
+            await self._runner.cleanup()
+        if self._bringup is not None:
+            self._bringup.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._bringup
+        await self._stack.aclose()
+
+
+class _LazyBackend:
+    """Hands calls to the gateway's backend once bring-up has made it."""
+
+    def __init__(self, gateway: Gateway) -> None:
+        self._gateway = gateway
+
+    def _backend(self) -> TritonBackend:
+        backend = self._gateway.backend
+        if backend is None:
+            raise BackendUnavailable("the gateway is starting: Triton is not connected yet")
+        return backend
+
+    async def infer(self, *args: Any, **kwargs: Any) -> Any:
+        return await self._backend().infer(*args, **kwargs)
+
+    async def model_configs(self) -> Any:
+        return await self._backend().model_configs()
+
+    async def is_ready(self) -> bool:
+        return self._gateway.backend is not None and await self._gateway.backend.is_ready()
+
+    async def close(self) -> None:
+        return None
+
+
+def _bound_port(site: web.TCPSite) -> int:
+    server = site._server  # aiohttp keeps the asyncio server here
+    sockets = getattr(server, "sockets", None) or []
+    return int(sockets[0].getsockname()[1]) if sockets else 0
+
+
+class _KeyValueFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        base = f"ts={self.formatTime(record)} level={record.levelname} logger={record.name}"
+        return f"{base} {record.getMessage()}"
+
+
+class _JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return json.dumps(
+            {
+                "ts": self.formatTime(record),
+                "level": record.levelname,
+                "logger": record.name,
+                "message": record.getMessage(),
+            }
+        )
+
+
+def configure_logging(settings: Settings) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_JsonFormatter() if settings.log_json else _KeyValueFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(settings.log_level.upper())
+
+
+async def serve(settings: Settings) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with Gateway(settings) as gateway:
+        waiter = asyncio.create_task(stop.wait())
+        ready = asyncio.create_task(gateway.wait_ready())
+        done, _ = await asyncio.wait({waiter, ready}, return_when=asyncio.FIRST_COMPLETED)
+        if ready in done:
+            ready.result()
+            log.info("event=ready grpc_port=%s", gateway.grpc_port)
+            await waiter
+        else:
+            ready.cancel()
+        log.info("event=stopping grace_s=%s", settings.grace_s)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    settings = load_settings(argv)
+    configure_logging(settings)
+    try:
+        asyncio.run(serve(settings))
+    except Exception as exc:
+        log.error("event=fatal error=%r", exc)
+        return 1
+    return 0

@@ -1,0 +1,129 @@
+"""The one core that gRPC Classify, StreamClassify and the HTTP route all call.
+
+It turns mono waveforms at the model's rate into scores: windows go to the backend in
+batches no larger than the model's max_batch_size; stateful models run window after window
+with their state carried here, so Triton replicas stay stateless.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from tritone_server.audio import DecodedAudio, frame_windows, resample, to_mono
+from tritone_server.backends.base import InferenceBackend
+from tritone_server.models import Activation, ModelSpec
+from tritone_server.scoring import FloatArray, activate, pool
+
+State = dict[str, npt.NDArray[np.float32]]
+
+# Below this many samples, resampling on the event loop costs less than a thread hop.
+_INLINE_SAMPLES = 48_000
+
+
+@dataclass(frozen=True, slots=True)
+class ClipScores:
+    scores: FloatArray
+    """Clip-level scores, one per label (or the pooled embedding)."""
+    window_scores: FloatArray
+    """[windows, labels] scores."""
+    window_starts: tuple[int, ...]
+    samples: int
+    """Samples at the model's rate."""
+    sample_rate: int
+
+    def window_span(self, index: int, window: int) -> tuple[float, float]:
+        start = self.window_starts[index]
+        end = min(start + window, self.samples) if window else self.samples
+        return start / self.sample_rate, end / self.sample_rate
+
+
+def initial_state(spec: ModelSpec, batch: int = 1) -> State:
+    return {s.input_name: np.zeros((batch, *s.shape), dtype=np.float32) for s in spec.states}
+
+
+class Inference:
+    def __init__(self, backend: InferenceBackend, *, timeout_s: float | None = 30.0) -> None:
+        self.backend = backend
+        self.timeout_s = timeout_s
+
+    async def run(
+        self,
+        spec: ModelSpec,
+        windows: FloatArray,
+        state: State | None = None,
+        *,
+        timeout_s: float | None = None,
+    ) -> tuple[FloatArray, State]:
+        """Raw outputs for [n, samples] windows and, for stateful models, the next state."""
+        timeout = _shorter(timeout_s, self.timeout_s)
+        if spec.stateful:
+            return await self._run_stateful(spec, windows, state, timeout)
+        step = spec.max_batch_size
+        parts = [windows[i : i + step] for i in range(0, windows.shape[0], step)]
+        results = await asyncio.gather(
+            *(
+                self.backend.infer(
+                    spec.name, {"waveform": p}, [spec.output_name], timeout_s=timeout
+                )
+                for p in parts
+            )
+        )
+        logits = np.concatenate([r[spec.output_name] for r in results], axis=0)
+        return logits.astype(np.float32, copy=False), {}
+
+    async def _run_stateful(
+        self,
+        spec: ModelSpec,
+        windows: FloatArray,
+        state: State | None,
+        timeout_s: float | None,
+    ) -> tuple[FloatArray, State]:
+        current = state if state is not None else initial_state(spec)
+        outputs = [spec.output_name, *(s.output_name for s in spec.states)]
+        rows = []
+        for i in range(windows.shape[0]):
+            inputs: dict[str, FloatArray] = {"waveform": windows[i : i + 1], **current}
+            result = await self.backend.infer(spec.name, inputs, outputs, timeout_s=timeout_s)
+            rows.append(result[spec.output_name])
+            current = {s.input_name: result[s.output_name] for s in spec.states}
+        return np.concatenate(rows, axis=0).astype(np.float32, copy=False), current
+
+    async def classify_clip(
+        self,
+        spec: ModelSpec,
+        audio: DecodedAudio,
+        activation: Activation | None = None,
+        *,
+        timeout_s: float | None = None,
+    ) -> ClipScores:
+        mono = await prepare(audio, spec.sample_rate)
+        windows, starts = frame_windows(mono, spec.window_samples, spec.hop_samples)
+        logits, _ = await self.run(spec, windows, timeout_s=timeout_s)
+        scores = activate(logits, activation or spec.activation)
+        return ClipScores(
+            scores=pool(scores, spec.aggregation),
+            window_scores=scores,
+            window_starts=tuple(starts),
+            samples=int(mono.shape[0]),
+            sample_rate=spec.sample_rate,
+        )
+
+
+async def prepare(audio: DecodedAudio, rate: int) -> FloatArray:
+    """Mono at ``rate``; large clips are converted off the event loop."""
+
+    def convert() -> FloatArray:
+        return resample(to_mono(audio.samples), audio.sample_rate, rate)
+
+    if audio.frames * audio.channels <= _INLINE_SAMPLES:
+        return convert()
+    return await asyncio.to_thread(convert)
+
+
+def _shorter(a: float | None, b: float | None) -> float | None:
+    given = [t for t in (a, b) if t is not None]
+    return min(given) if given else None

@@ -1,0 +1,121 @@
+"""Cross-cutting concerns of the gRPC side, each one interceptor.
+
+Every interceptor here wraps the handler's behaviour in one async context manager, for unary
+and streaming methods alike (``_wrap``), so adding one (auth, metrics) is writing one
+``around`` method.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+import traceback
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import grpc
+
+from tritone_server.errors import status_for
+
+log = logging.getLogger("tritone_server.access")
+
+Around = Callable[[str, grpc.aio.ServicerContext], contextlib.AbstractAsyncContextManager[None]]
+
+
+def _wrap(handler: grpc.RpcMethodHandler, method: str, around: Around) -> grpc.RpcMethodHandler:
+    if handler.unary_unary is not None:
+        inner = handler.unary_unary
+
+        async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            async with around(method, context):
+                return await inner(request, context)
+
+        return grpc.unary_unary_rpc_method_handler(
+            unary, handler.request_deserializer, handler.response_serializer
+        )
+    if handler.stream_stream is not None:
+        inner_stream = handler.stream_stream
+
+        async def streaming(requests: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+            async with around(method, context):
+                async for reply in inner_stream(requests, context):
+                    yield reply
+
+        return grpc.stream_stream_rpc_method_handler(
+            streaming, handler.request_deserializer, handler.response_serializer
+        )
+    return handler  # unary-stream / stream-unary: none in our service
+
+
+class _Interceptor(grpc.aio.ServerInterceptor):
+    def around(
+        self, method: str, context: grpc.aio.ServicerContext
+    ) -> contextlib.AbstractAsyncContextManager[None]:
+        raise NotImplementedError
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(handler_call_details)
+        if handler is None or not handler_call_details.method.startswith("/tritone."):
+            return handler
+        return _wrap(handler, handler_call_details.method, self.around)
+
+
+class ErrorInterceptor(_Interceptor):
+    """Domain errors become status codes here and nowhere else.
+
+    Unknown exceptions become INTERNAL with the traceback logged and a generic sentence
+    (with an error id to find the log line) sent to the caller.
+    """
+
+    @contextlib.asynccontextmanager
+    async def around(self, method: str, context: grpc.aio.ServicerContext) -> AsyncIterator[None]:
+        try:
+            yield
+        except grpc.aio.AbortError:
+            raise
+        except Exception as exc:
+            known = status_for(exc)
+            if known is not None:
+                await context.abort(*known)
+            error_id = uuid.uuid4().hex[:12]
+            log.error(
+                "event=internal_error method=%s error_id=%s error=%r\n%s",
+                method,
+                error_id,
+                exc,
+                traceback.format_exc(),
+            )
+            await context.abort(
+                grpc.StatusCode.INTERNAL, f"internal error in the gateway (error id {error_id})"
+            )
+
+
+class AccessLogInterceptor(_Interceptor):
+    """One structured log line per RPC: method, status, duration, request id."""
+
+    @contextlib.asynccontextmanager
+    async def around(self, method: str, context: grpc.aio.ServicerContext) -> AsyncIterator[None]:
+        metadata = dict(context.invocation_metadata() or ())
+        request_id = str(metadata.get("x-request-id") or uuid.uuid4().hex[:16])
+        started = time.perf_counter()
+        outcome = "OK"
+        try:
+            yield
+        except BaseException as exc:
+            code = context.code()
+            outcome = code.name if isinstance(code, grpc.StatusCode) else type(exc).__name__
+            raise
+        finally:
+            log.info(
+                "event=rpc method=%s code=%s duration_ms=%.1f request_id=%s",
+                method,
+                outcome,
+                (time.perf_counter() - started) * 1000,
+                request_id,
+            )

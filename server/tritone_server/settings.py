@@ -1,0 +1,121 @@
+"""The gateway's one settings object, filled from CLI flags and ``TRITONE_*`` variables."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tritone_server.audio import AudioLimits
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything the gateway can be told. Flags win over ``TRITONE_*`` variables."""
+
+    host: str = "127.0.0.1"
+    port: int = 50051
+    http_port: int | None = 8080
+    """Port of the HTTP side (HF-compatible route, /metrics, /healthz); None disables it."""
+    health_port: int | None = None
+    """Serve grpc.health.v1 also on its own port, so probes survive a saturated main port."""
+    triton_urls: tuple[str, ...] = ()
+    """Existing Triton gRPC endpoints. Empty means: start a local Triton on model_repository."""
+    model_repository: Path = REPO_ROOT / "model_repository"
+    default_model: str = "tones"
+    channels_per_endpoint: int = 2
+    triton_timeout_s: float = 30.0
+    triton_startup_timeout_s: float = 180.0
+    grace_s: float = 5.0
+    max_message_bytes: int = 64 * 1024 * 1024
+    stream_queue_chunks: int = 64
+    """Bounded queue between a stream's reader and its classifier, in chunks."""
+    max_stream_window_batch: int = 16
+    decode_workers: int = 2
+    audio_limits: AudioLimits = field(default_factory=AudioLimits)
+    log_level: str = "INFO"
+    log_json: bool = False
+
+
+_ENV_PREFIX = "TRITONE_"
+
+
+def _convert(name: str, raw: str) -> Any:
+    template = Settings()
+    current = getattr(template, name)
+    if name == "triton_urls":
+        return tuple(u.strip() for u in raw.split(",") if u.strip())
+    if isinstance(current, bool):
+        return raw.strip().lower() in {"1", "true", "yes", "on"}
+    if isinstance(current, Path):
+        return Path(raw)
+    if name in {"http_port", "health_port"}:
+        return None if raw.strip().lower() in {"", "none", "off", "0"} else int(raw)
+    if isinstance(current, int):
+        return int(raw)
+    if isinstance(current, float):
+        return float(raw)
+    return raw
+
+
+def _simple_fields() -> list[str]:
+    return [f.name for f in dataclasses.fields(Settings) if f.name != "audio_limits"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tritone serve",
+        description="Run the Tritone gateway (and a local Triton unless --triton-url is given).",
+    )
+    for name in _simple_fields():
+        flag = "--" + name.replace("_", "-")
+        if name == "triton_urls":
+            parser.add_argument(
+                "--triton-url",
+                dest=name,
+                action="append",
+                help="gRPC address of an existing Triton (repeatable); default: start one locally",
+            )
+        elif isinstance(getattr(Settings(), name), bool):
+            parser.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction)
+        else:
+            parser.add_argument(flag, dest=name, type=str, metavar=name.upper())
+    parser.add_argument("--max-duration-s", dest="max_duration_s", type=float)
+    parser.add_argument("--decode-timeout-s", dest="decode_timeout_s", type=float)
+    return parser
+
+
+def load_settings(
+    argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Settings from flags over environment over defaults."""
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for name in _simple_fields():
+        raw = env.get(_ENV_PREFIX + name.upper())
+        if raw is not None:
+            values[name] = _convert(name, raw)
+    args = build_parser().parse_args(list(argv or []))
+    for name in _simple_fields():
+        given = getattr(args, name)
+        if given is None:
+            continue
+        if name == "triton_urls":
+            values[name] = tuple(given)
+        elif isinstance(given, bool):
+            values[name] = given
+        else:
+            values[name] = _convert(name, given)
+    limit_values: dict[str, float] = {}
+    for key in ("max_duration_s", "decode_timeout_s"):
+        raw_limit = getattr(args, key) or env.get(_ENV_PREFIX + key.upper())
+        if raw_limit is not None:
+            limit_values[key] = float(raw_limit)
+    values["audio_limits"] = AudioLimits(**limit_values)  # type: ignore[arg-type]
+    return Settings(**values)

@@ -1,0 +1,284 @@
+"""One live stream: PCM framing, streaming resampler, window buffer, model state, events.
+
+Audio arrives as raw PCM chunks of any size. Samples at the model's rate collect in a
+buffer; every time a full window is available it is classified (all windows a chunk
+completes go to the backend as one batch). At the end the tail is classified in one
+zero-padded window, so every sample received is classified and the summary says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+
+import numpy as np
+
+from tritone_server.audio import PcmFormat, PcmFramer, StreamResampler
+from tritone_server.errors import InvalidRequest
+from tritone_server.inference import Inference, State, initial_state
+from tritone_server.models import Activation, ModelSpec
+from tritone_server.scoring import FloatArray, activate, top_k
+
+
+@dataclass(frozen=True, slots=True)
+class StreamOptions:
+    top_k: int = 5
+    hop_ms: int = 0
+    interim_results: bool = False
+    detection_threshold: float = 0.0
+    detection_labels: tuple[str, ...] = ()
+    activation: Activation | None = None
+    suppress_windows: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    frames_received: int
+    consumed_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class WindowEvent:
+    index: int
+    start_s: float
+    end_s: float
+    labels: list[tuple[str, float]]
+    interim: bool
+    progress: Progress
+
+
+@dataclass(frozen=True, slots=True)
+class DetectionEvent:
+    label: str
+    start_s: float
+    end_s: float
+    peak_score: float
+    progress: Progress
+
+
+@dataclass(frozen=True, slots=True)
+class SummaryEvent:
+    bytes_received: int
+    frames_received: int
+    model_samples: int
+    padding_samples: int
+    windows: int
+    detections: int
+    duration_s: float
+    labels: list[tuple[str, float]]
+    model: str
+    model_version: str
+    progress: Progress
+
+
+StreamEvent = WindowEvent | DetectionEvent | SummaryEvent
+
+
+class _Detector:
+    """Spans where a watched label's score stays at or above the threshold."""
+
+    def __init__(self, labels: tuple[str, ...], watched: Collection[str], threshold: float):
+        self.threshold = threshold
+        self.indices = [i for i, label in enumerate(labels) if not watched or label in watched]
+        self.labels = labels
+        self.open: dict[int, tuple[float, float, float]] = {}  # index -> (start, end, peak)
+        self.count = 0
+
+    def update(
+        self, scores: FloatArray, start_s: float, end_s: float
+    ) -> list[tuple[str, float, float, float]]:
+        closed = []
+        for i in self.indices:
+            score = float(scores[i])
+            span = self.open.get(i)
+            if score >= self.threshold:
+                if span is None:
+                    self.open[i] = (start_s, end_s, score)
+                else:
+                    self.open[i] = (span[0], end_s, max(span[2], score))
+            elif span is not None:
+                closed.append((self.labels[i], *span))
+                del self.open[i]
+        self.count += len(closed)
+        return closed
+
+    def close_all(self, end_s: float) -> list[tuple[str, float, float, float]]:
+        closed = [
+            (self.labels[i], s, min(e, end_s), p) for i, (s, e, p) in sorted(self.open.items())
+        ]
+        self.open.clear()
+        self.count += len(closed)
+        return closed
+
+
+def validate_options(spec: ModelSpec, options: StreamOptions) -> int:
+    """The hop in model samples; raise InvalidRequest for options the model cannot take."""
+    if spec.window_samples == 0:
+        raise InvalidRequest(
+            f"model {spec.name!r} classifies whole clips (no window_samples); use Classify"
+        )
+    if spec.task == "embedding" or not spec.labels:
+        raise InvalidRequest(f"model {spec.name!r} has no labels to stream; use an embedding call")
+    hop = spec.hop_samples
+    if options.hop_ms:
+        hop = max(1, round(options.hop_ms * spec.sample_rate / 1000))
+        if spec.stateful and hop != spec.hop_samples:
+            raise InvalidRequest(
+                f"model {spec.name!r} is stateful and needs its own hop of "
+                f"{spec.hop_samples * 1000 / spec.sample_rate:g} ms; leave hop_ms at 0"
+            )
+    unknown = sorted(set(options.detection_labels) - set(spec.labels))
+    if unknown:
+        raise InvalidRequest(f"detection_labels {unknown} are not labels of model {spec.name!r}")
+    if (
+        not 0.0 <= options.detection_threshold <= 1.0
+        and (options.activation or spec.activation) != "none"
+    ):
+        raise InvalidRequest("detection_threshold must be between 0 and 1")
+    return hop
+
+
+class LiveStream:
+    def __init__(
+        self, spec: ModelSpec, inference: Inference, fmt: PcmFormat, options: StreamOptions
+    ) -> None:
+        self.spec = spec
+        self.inference = inference
+        self.options = options
+        self.hop = validate_options(spec, options)
+        self.window = spec.window_samples
+        self.rate = spec.sample_rate
+        self.activation: Activation = options.activation or spec.activation
+        self.framer = PcmFramer(fmt)
+        self.input_rate = fmt.sample_rate
+        self.resampler = (
+            StreamResampler(fmt.sample_rate, self.rate) if fmt.sample_rate != self.rate else None
+        )
+        self.buffer = np.zeros(0, dtype=np.float32)
+        self.buffer_start = 0  # absolute index of buffer[0]
+        self.total = 0  # model-rate samples received
+        self.next_start = 0
+        self.covered_end = 0
+        self.windows = 0
+        self.padding = 0
+        self.last_interim_total = 0
+        self.state: State = initial_state(spec) if spec.stateful else {}
+        self.score_sum = np.zeros(len(spec.labels), dtype=np.float64)
+        self.score_max = np.full(len(spec.labels), -np.inf, dtype=np.float64)
+        self.detector = (
+            _Detector(spec.labels, options.detection_labels, options.detection_threshold)
+            if options.detection_threshold > 0
+            else None
+        )
+
+    def _progress(self) -> Progress:
+        return Progress(self.framer.frames_received, min(self.covered_end, self.total) / self.rate)
+
+    def _append(self, samples: FloatArray) -> None:
+        if samples.size:
+            self.buffer = np.concatenate([self.buffer, samples.astype(np.float32, copy=False)])
+            self.total += int(samples.shape[0])
+
+    def _slice(self, start: int, length: int) -> FloatArray:
+        """Samples [start, start+length) zero-padded past the end of what was received."""
+        local = start - self.buffer_start
+        part = self.buffer[local : local + length]
+        if part.shape[0] == length:
+            return part
+        return np.pad(part, (0, length - part.shape[0]))
+
+    async def feed(self, data: bytes) -> list[StreamEvent]:
+        samples = self.framer.push(data)
+        if self.resampler is not None:
+            samples = self.resampler.process(samples)
+        self._append(samples)
+        events = await self._classify_full_windows()
+        if self.options.interim_results and self.windows == 0:
+            events += await self._interim()
+        return events
+
+    async def finish(self) -> list[StreamEvent]:
+        """Classify what is left after the client half-closed, then summarise."""
+        self.framer.finish()
+        if self.resampler is not None:
+            self._append(self.resampler.flush())
+        events = await self._classify_full_windows()
+        if self.total > self.covered_end and self.next_start < self.total:
+            self.padding = self.next_start + self.window - self.total
+            events += await self._classify([self.next_start], final=True)
+        end_s = self.total / self.rate
+        if self.detector is not None:
+            events += self._detections(self.detector.close_all(end_s))
+        return [*events, self._summary()]
+
+    async def _classify_full_windows(self) -> list[StreamEvent]:
+        starts = []
+        while self.next_start + self.window <= self.total:
+            starts.append(self.next_start)
+            self.next_start += self.hop
+        events = await self._classify(starts) if starts else []
+        keep_from = min(self.next_start, self.total)
+        if keep_from > self.buffer_start:
+            self.buffer = self.buffer[keep_from - self.buffer_start :]
+            self.buffer_start = keep_from
+        return events
+
+    async def _interim(self) -> list[StreamEvent]:
+        if self.total == 0 or self.total - self.last_interim_total < self.hop:
+            return []
+        self.last_interim_total = self.total
+        windows = self._slice(0, self.window)[None, :]
+        logits, _ = await self.inference.run(self.spec, windows, self.state)
+        scores = activate(logits, self.activation)[0]
+        labels = top_k(scores, self.spec.labels, self.options.top_k)
+        return [WindowEvent(0, 0.0, self.total / self.rate, labels, True, self._progress())]
+
+    async def _classify(self, starts: list[int], final: bool = False) -> list[StreamEvent]:
+        windows = np.stack([self._slice(s, self.window) for s in starts])
+        logits, self.state = await self.inference.run(self.spec, windows, self.state)
+        scores = activate(logits, self.activation)
+        self.score_sum += scores.sum(axis=0)
+        self.score_max = np.maximum(self.score_max, scores.max(axis=0))
+        events: list[StreamEvent] = []
+        for row, start in zip(scores, starts, strict=True):
+            end = min(start + self.window, self.total)
+            self.covered_end = max(self.covered_end, end)
+            index = self.windows
+            self.windows += 1
+            start_s, end_s = start / self.rate, end / self.rate
+            if not self.options.suppress_windows:
+                labels = top_k(row, self.spec.labels, self.options.top_k)
+                events.append(
+                    WindowEvent(
+                        index, start_s, end_s, labels, final and self.padding > 0, self._progress()
+                    )
+                )
+            if self.detector is not None:
+                events += self._detections(self.detector.update(row, start_s, end_s))
+        return events
+
+    def _detections(self, closed: list[tuple[str, float, float, float]]) -> list[StreamEvent]:
+        progress = self._progress()
+        return [DetectionEvent(label, s, e, p, progress) for label, s, e, p in closed]
+
+    def _summary(self) -> SummaryEvent:
+        if self.windows:
+            pooled = (
+                self.score_max if self.spec.aggregation == "max" else self.score_sum / self.windows
+            )
+            labels = top_k(pooled.astype(np.float32), self.spec.labels, self.options.top_k)
+        else:
+            labels = []
+        return SummaryEvent(
+            bytes_received=self.framer.bytes_received,
+            frames_received=self.framer.frames_received,
+            model_samples=self.total,
+            padding_samples=self.padding,
+            windows=self.windows,
+            detections=self.detector.count if self.detector else 0,
+            duration_s=self.framer.frames_received / self.input_rate,
+            labels=labels,
+            model=self.spec.name,
+            model_version=self.spec.version,
+            progress=Progress(self.framer.frames_received, self.total / self.rate),
+        )

@@ -1,0 +1,70 @@
+"""Bad requests get a clear status, and the gateway keeps serving everyone else."""
+
+from __future__ import annotations
+
+import pytest
+import tritone
+from support.tones import FREQS, LABELS, to_s16le, tone
+from tritone.errors import StatusCode
+
+
+async def assert_still_serving(client: tritone.AsyncClient) -> None:
+    result = await client.classify(tone(FREQS[4], 0.5, 16000), sample_rate=16000, model="tones")
+    assert result.labels[0].label == LABELS[4]
+
+
+async def test_unknown_model_is_not_found(client: tritone.AsyncClient) -> None:
+    with pytest.raises(tritone.ModelNotFoundError) as caught:
+        await client.classify(tone(FREQS[0], 0.5, 16000), sample_rate=16000, model="no-such")
+    assert caught.value.code is StatusCode.NOT_FOUND
+    assert isinstance(caught.value, LookupError)
+    assert "no-such" in caught.value.details
+    await assert_still_serving(client)
+
+
+async def test_get_unknown_model_is_not_found(client: tritone.AsyncClient) -> None:
+    with pytest.raises(tritone.ModelNotFoundError):
+        await client.get_model("no-such")
+
+
+async def test_undecodable_bytes_are_invalid_argument(client: tritone.AsyncClient) -> None:
+    with pytest.raises(tritone.InvalidArgumentError) as caught:
+        await client.classify(b"this is not audio at all" * 100, model="tones")
+    assert caught.value.code is StatusCode.INVALID_ARGUMENT
+    assert isinstance(caught.value, ValueError)
+    await assert_still_serving(client)
+
+
+async def test_truncated_wav_header_is_invalid_argument(client: tritone.AsyncClient) -> None:
+    with pytest.raises(tritone.InvalidArgumentError):
+        await client.classify(b"RIFF\x24\x00\x00\x00WAVEfmt ", model="tones")
+    await assert_still_serving(client)
+
+
+async def test_raw_pcm_with_a_partial_frame_is_invalid_argument(
+    client: tritone.AsyncClient,
+) -> None:
+    pcm = tritone.RawPcm(b"\x00\x01\x02", 16000, tritone.PcmEncoding.S16LE, 1)
+    with pytest.raises(tritone.InvalidArgumentError):
+        await client.classify(pcm, model="tones")
+    await assert_still_serving(client)
+
+
+async def test_stream_to_unknown_model_is_not_found(client: tritone.AsyncClient) -> None:
+    pcm = to_s16le(tone(FREQS[0], 0.5, 16000))
+    with pytest.raises(tritone.ModelNotFoundError):
+        async for _ in client.stream_classify([pcm], sample_rate=16000, model="no-such"):
+            pass
+    await assert_still_serving(client)
+
+
+async def test_stream_with_an_impossible_rate_is_invalid_argument(
+    client: tritone.AsyncClient,
+) -> None:
+    with pytest.raises(tritone.InvalidArgumentError) as caught:
+        async for _ in client.stream_classify(
+            [b"\x00\x00" * 100], sample_rate=10**9, model="tones"
+        ):
+            pass
+    assert caught.value.code is StatusCode.INVALID_ARGUMENT
+    await assert_still_serving(client)

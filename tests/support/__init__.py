@@ -1,0 +1,1 @@
+"""Helpers shared by the tests: generated test signals and their expected labels."""

@@ -1,0 +1,111 @@
+"""Starting the real gateway (and through it the real local Triton) as a process."""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+REPO = Path(__file__).resolve().parents[2]
+STARTUP_TIMEOUT_S = 240.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class RunningGateway:
+    target: str
+    grpc_port: int
+    http_port: int
+    process: subprocess.Popen[bytes]
+    log_tail: collections.deque[str]
+
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    def log(self) -> str:
+        return "".join(self.log_tail)
+
+
+def _pump(stream: object, tail: collections.deque[str]) -> None:
+    for raw in iter(stream.readline, b""):  # type: ignore[attr-defined]
+        tail.append(raw.decode(errors="replace"))
+
+
+def _serving(target: str) -> bool:
+    with grpc.insecure_channel(target) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        try:
+            reply = stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=2)
+        except grpc.RpcError:
+            return False
+        return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
+
+
+class GatewayStartError(RuntimeError):
+    """The gateway did not come up; the message carries its log."""
+
+
+@contextlib.contextmanager
+def start_gateway(*extra_args: str) -> Iterator[RunningGateway]:
+    """Run ``python -m tritone_server`` on free loopback ports until it is SERVING."""
+    grpc_port, http_port = free_port(), free_port()
+    env = dict(os.environ)
+    env.pop("TRITONE_TRITON_URLS", None)
+    cmd = [
+        sys.executable,
+        "-m",
+        "tritone_server",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(grpc_port),
+        "--http-port",
+        str(http_port),
+        "--model-repository",
+        str(REPO / "model_repository"),
+        "--grace-s",
+        "2",
+        *extra_args,
+    ]
+    process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+    tail: collections.deque[str] = collections.deque(maxlen=400)
+    threading.Thread(target=_pump, args=(process.stdout, tail), daemon=True).start()
+    target = f"127.0.0.1:{grpc_port}"
+    running = RunningGateway(target, grpc_port, http_port, process, tail)
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    try:
+        while not _serving(target):
+            if process.poll() is not None:
+                raise GatewayStartError(
+                    f"the gateway exited with {process.returncode}:\n{running.log()}"
+                )
+            if time.monotonic() > deadline:
+                raise GatewayStartError(
+                    f"the gateway was not SERVING after {STARTUP_TIMEOUT_S} s:\n{running.log()}"
+                )
+            time.sleep(0.5)
+        yield running
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

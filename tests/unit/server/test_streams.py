@@ -1,0 +1,123 @@
+"""LiveStream against the fake backend: windows, tail, accounting, state, detections."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+from support.fake_backend import LevelsBackend, config
+from tritone_server.audio import AudioError, PcmEncoding, PcmFormat
+from tritone_server.errors import InvalidRequest
+from tritone_server.inference import Inference
+from tritone_server.models import spec_from_config
+from tritone_server.streams import (
+    DetectionEvent,
+    LiveStream,
+    StreamOptions,
+    SummaryEvent,
+    WindowEvent,
+)
+
+RATE = 1000
+F32 = PcmFormat(PcmEncoding.F32LE, RATE, 1)
+
+
+def levels(*parts: tuple[float, float]) -> bytes:
+    """(level, seconds) pieces of constant signal as f32le."""
+    return (
+        np.concatenate([np.full(round(s * RATE), level, dtype=np.float32) for level, s in parts])
+        .astype("<f4")
+        .tobytes()
+    )
+
+
+def make(options: StreamOptions | None = None, **cfg: Any) -> tuple[LiveStream, LevelsBackend]:
+    c = config(**cfg)
+    backend = LevelsBackend([c])
+    spec = spec_from_config(c, "1")
+    return LiveStream(spec, Inference(backend), F32, options or StreamOptions()), backend
+
+
+async def run(stream: LiveStream, data: bytes, chunk: int) -> list[object]:
+    events: list[object] = []
+    for i in range(0, len(data), chunk):
+        events += await stream.feed(data[i : i + chunk])
+    return events + await stream.finish()
+
+
+@pytest.mark.parametrize("chunk", [4, 7 * 4 + 2, 400, 10_000])
+async def test_windows_cover_every_sample_whatever_the_chunking(chunk: int) -> None:
+    stream, backend = make()
+    data = levels((0.1, 0.3), (0.2, 0.3))
+    events = await run(stream, data, chunk)
+    windows = [e for e in events if isinstance(e, WindowEvent)]
+    summary = events[-1]
+    assert isinstance(summary, SummaryEvent)
+    assert [w.start_s for w in windows] == pytest.approx(
+        [0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5]
+    )
+    assert [w.labels[0][0] for w in windows[:5]] == ["one"] * 5
+    assert [w.labels[0][0] for w in windows[6:]] == ["two"] * 5
+    assert windows[-1].end_s == pytest.approx(0.6) and not windows[-1].interim
+    assert summary.frames_received == 600 and summary.bytes_received == len(data)
+    assert summary.model_samples == 600 and summary.padding_samples == 0
+    assert summary.windows == 11 and summary.progress.consumed_s == pytest.approx(0.6)
+    assert all(n <= 4 for _, n in backend.calls)
+
+
+async def test_tail_is_classified_in_a_padded_window() -> None:
+    stream, _ = make()
+    events = await run(stream, levels((0.3, 0.13)), 40)
+    windows = [e for e in events if isinstance(e, WindowEvent)]
+    summary = events[-1]
+    assert isinstance(summary, SummaryEvent)
+    assert [round(w.start_s, 3) for w in windows] == [0.0, 0.05]
+    assert windows[-1].interim and windows[-1].end_s == pytest.approx(0.13)
+    assert summary.padding_samples == 50 + 100 - 130
+
+
+async def test_stream_ending_inside_a_frame_is_an_error() -> None:
+    stream, _ = make()
+    await stream.feed(levels((0.1, 0.2)) + b"\x00\x00")
+    with pytest.raises(AudioError, match="frame"):
+        await stream.finish()
+
+
+async def test_state_is_carried_from_window_to_window() -> None:
+    stream, backend = make(stateful=True)
+    events = await run(stream, levels((0.0, 0.4)), 100)
+    windows = [e for e in events if isinstance(e, WindowEvent)]
+    # The state counts windows; its value is reported as the "three" logit.
+    assert [dict(w.labels)["three"] for w in windows] == [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0]
+    assert all(n == 1 for _, n in backend.calls)
+
+
+async def test_detections_open_and_close_with_the_threshold() -> None:
+    options = StreamOptions(detection_threshold=5.0, detection_labels=("two",), activation="none")
+    stream, _ = make(options)
+    events = await run(stream, levels((0.0, 0.3), (0.2, 0.3), (0.0, 0.3), (0.2, 0.2)), 100)
+    detections = [e for e in events if isinstance(e, DetectionEvent)]
+    assert [(d.label, round(d.start_s, 2), round(d.end_s, 2)) for d in detections] == [
+        ("two", 0.3, 0.6),
+        ("two", 0.9, 1.1),
+    ]
+    summary = events[-1]
+    assert isinstance(summary, SummaryEvent) and summary.detections == 2
+
+
+async def test_hop_override_and_suppressed_windows() -> None:
+    stream, _ = make(StreamOptions(hop_ms=25, suppress_windows=True))
+    events = await run(stream, levels((0.1, 0.2)), 1000)
+    assert not [e for e in events if isinstance(e, WindowEvent)]
+    summary = events[-1]
+    assert isinstance(summary, SummaryEvent) and summary.windows == 5
+
+
+def test_options_the_model_cannot_take_are_refused() -> None:
+    with pytest.raises(InvalidRequest, match="stateful"):
+        make(StreamOptions(hop_ms=10), stateful=True)
+    with pytest.raises(InvalidRequest, match="nope"):
+        make(StreamOptions(detection_threshold=0.5, detection_labels=("nope",)))
+    with pytest.raises(InvalidRequest, match="whole clips"):
+        make(window=0, hop=0)
