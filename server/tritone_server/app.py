@@ -29,10 +29,12 @@ from tritone._proto import audio_classification_pb2_grpc as pb_grpc
 
 from tritone_server.audio import DecodePool
 from tritone_server.backends.triton import TritonBackend
+from tritone_server.dataplane import DataPlane
 from tritone_server.errors import BackendUnavailable
 from tritone_server.http import build_app
 from tritone_server.inference import Inference
-from tritone_server.interceptors import AccessLogInterceptor, ErrorInterceptor
+from tritone_server.interceptors import AccessLogInterceptor, ErrorInterceptor, MetricsInterceptor
+from tritone_server.metrics import Metrics
 from tritone_server.models import Catalogue
 from tritone_server.service import AudioClassificationService
 from tritone_server.settings import Settings, load_settings
@@ -50,6 +52,7 @@ class Gateway:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.catalogue = Catalogue(settings.default_model)
+        self.metrics = Metrics()
         self.ready = asyncio.Event()
         self.grpc_port = 0
         self.health_port: int | None = None
@@ -84,15 +87,24 @@ class Gateway:
             ("grpc.keepalive_time_ms", 60_000),
             ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
         ]
+        # The first interceptor is the outermost: errors are mapped before they are logged
+        # and counted.
         server = grpc.aio.server(
-            interceptors=[AccessLogInterceptor(), ErrorInterceptor()], options=options
+            interceptors=[
+                MetricsInterceptor(self.metrics),
+                AccessLogInterceptor(),
+                ErrorInterceptor(),
+            ],
+            options=options,
+        )
+        inference = Inference(
+            _LazyBackend(self), timeout_s=s.triton_timeout_s, metrics=self.metrics
+        )
+        self.dataplane = DataPlane(
+            self.catalogue, inference, limits=s.audio_limits, decode_pool=pool
         )
         self.service = AudioClassificationService(
-            self.catalogue,
-            Inference(_LazyBackend(self), timeout_s=s.triton_timeout_s),
-            limits=s.audio_limits,
-            decode_pool=pool,
-            stream_queue_chunks=s.stream_queue_chunks,
+            self.dataplane, stream_queue_chunks=s.stream_queue_chunks
         )
         pb_grpc.add_AudioClassificationServicer_to_server(self.service, server)  # type: ignore[no-untyped-call]
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
@@ -117,7 +129,10 @@ class Gateway:
         for srv in self._servers:
             await srv.start()
         if s.http_port is not None:
-            self._runner = web.AppRunner(build_app(self.catalogue, self.ready.is_set))
+            http_app = build_app(
+                self.dataplane, self.ready.is_set, max_body_bytes=s.audio_limits.max_encoded_bytes
+            )
+            self._runner = web.AppRunner(http_app, access_log=None)
             await self._runner.setup()
             site = web.TCPSite(self._runner, s.host, s.http_port)
             await site.start()
@@ -162,6 +177,8 @@ class Gateway:
             serving = False
             while True:
                 healthy = False
+                for url, up in (await backend.endpoint_health()).items():
+                    self.metrics.triton_up.labels(url).set(1 if up else 0)
                 with contextlib.suppress(Exception):
                     if await backend.is_ready():
                         if not serving:

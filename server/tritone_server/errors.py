@@ -51,11 +51,16 @@ class BackendFailed(GatewayError):
     code = grpc.StatusCode.INTERNAL
 
 
+# A rate or channel count outside the supported range is a format the gateway does not take
+# (INVALID_ARGUMENT); too long, too large or too slow to decode is a limit (RESOURCE_EXHAUSTED).
+_FORMAT_LIMITS = frozenset({"sample_rate", "channels"})
+
+
 def status_for(exc: BaseException) -> tuple[grpc.StatusCode, str] | None:
     """The status code and sentence for a known error, or None for an unexpected one."""
     if isinstance(exc, GatewayError):
         return exc.code, str(exc)
-    if isinstance(exc, AudioLimitError):
+    if isinstance(exc, AudioLimitError) and exc.limit not in _FORMAT_LIMITS:
         return grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc)
     if isinstance(exc, AudioError):
         return grpc.StatusCode.INVALID_ARGUMENT, str(exc)

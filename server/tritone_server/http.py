@@ -1,16 +1,48 @@
-"""The HTTP side, served by aiohttp in the gateway's own loop: health and the catalogue."""
+"""The HTTP side, served by aiohttp in the gateway's own loop.
+
+``POST /models/{model}`` speaks the Hugging Face Inference API's audio-classification
+dialect, so ``requests.post(url, data=audio_bytes)`` and huggingface_hub's
+``InferenceClient.audio_classification(audio, model=url)`` work unchanged: the body is the
+raw audio file, or JSON ``{"inputs": <base64 audio>, "parameters": {...}}``; the answer is
+a JSON list of ``{"label", "score"}``, best first. It goes through the same DataPlane as
+gRPC Classify. Also: ``GET /models``, ``/healthz`` (alive), ``/readyz`` (Triton ready),
+``/metrics`` (Prometheus).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import base64
+import binascii
+import json
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 
-from tritone_server.models import Catalogue, ModelSpec
+from tritone_server.dataplane import DataPlane
+from tritone_server.errors import status_for
+from tritone_server.metrics import CONTENT_TYPE, Metrics, current_model
+from tritone_server.models import ACTIVATIONS, Activation, ModelSpec
 
-CATALOGUE_KEY = web.AppKey("catalogue", Catalogue)
+DATAPLANE_KEY = web.AppKey("dataplane", DataPlane)
+METRICS_KEY = web.AppKey("metrics", Metrics)
 ReadyCheck = Callable[[], bool]
 READY_KEY: web.AppKey[ReadyCheck] = web.AppKey("ready")
+
+# gRPC status name -> HTTP status, for errors raised by the shared core.
+_HTTP_STATUS = {
+    "INVALID_ARGUMENT": 400,
+    "NOT_FOUND": 404,
+    "RESOURCE_EXHAUSTED": 413,
+    "UNAVAILABLE": 503,
+    "DEADLINE_EXCEEDED": 504,
+    "UNAUTHENTICATED": 401,
+}
+
+
+class BadRequest(Exception):
+    """The HTTP request itself is malformed (JSON, base64, parameters)."""
 
 
 def _spec_json(spec: ModelSpec) -> dict[str, object]:
@@ -28,6 +60,96 @@ def _spec_json(spec: ModelSpec) -> dict[str, object]:
     }
 
 
+def _error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status)
+
+
+def _parameters(request: web.Request, body_params: Any) -> tuple[int | None, Activation | None]:
+    """top_k and function_to_apply from the JSON body's parameters, then the query string."""
+    if body_params is None:
+        body_params = {}
+    if not isinstance(body_params, dict):
+        raise BadRequest('"parameters" must be a JSON object')
+    merged = {**request.query, **{k: v for k, v in body_params.items() if v is not None}}
+    top_k: int | None = None
+    if "top_k" in merged:
+        try:
+            top_k = int(merged["top_k"])
+        except (TypeError, ValueError):
+            raise BadRequest(f"top_k must be an integer, not {merged['top_k']!r}") from None
+        if top_k < 1:
+            raise BadRequest(f"top_k must be 1 or more, not {top_k}")
+    activation = merged.get("function_to_apply")
+    if activation is not None and activation not in ACTIVATIONS:
+        raise BadRequest(
+            f"function_to_apply must be one of {list(ACTIVATIONS)}, not {activation!r}"
+        )
+    return top_k, activation
+
+
+async def _audio_and_parameters(
+    request: web.Request,
+) -> tuple[bytes, int | None, Activation | None]:
+    body = await request.read()
+    if request.content_type == "application/json":
+        try:
+            payload = json.loads(body)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise BadRequest(f"the body is not valid JSON: {exc}") from None
+        if not isinstance(payload, dict) or not isinstance(payload.get("inputs"), str):
+            raise BadRequest('a JSON body needs "inputs": the audio file as a base64 string')
+        try:
+            audio = base64.b64decode(payload["inputs"], validate=True)
+        except (binascii.Error, ValueError):
+            raise BadRequest('"inputs" is not valid base64') from None
+        return audio, *_parameters(request, payload.get("parameters"))
+    return body, *_parameters(request, None)
+
+
+async def classify(request: web.Request) -> web.Response:
+    dataplane = request.app[DATAPLANE_KEY]
+    audio, top_k, activation = await _audio_and_parameters(request)
+    result = await dataplane.classify(
+        request.match_info["model"], audio, top_k_requested=top_k, activation=activation
+    )
+    return web.json_response([{"label": label, "score": score} for label, score in result.labels])
+
+
+@web.middleware
+async def errors_and_metrics(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Errors become ``{"error": ...}`` with a fitting status; classify calls are counted."""
+    metrics = request.app[METRICS_KEY]
+    counted = request.method == "POST" and request.match_info.route.name == "classify"
+    started = time.perf_counter()
+    token = current_model.set("")
+    code = "OK"
+    try:
+        return await handler(request)
+    except BadRequest as exc:
+        code = "INVALID_ARGUMENT"
+        return _error(400, str(exc))
+    except web.HTTPException as exc:
+        code = "HTTP_" + str(exc.status)
+        if exc.status < 400:
+            raise
+        return _error(exc.status, exc.reason)
+    except Exception as exc:
+        known = status_for(exc)
+        if known is None:
+            code = "INTERNAL"
+            raise
+        code = known[0].name
+        return _error(_HTTP_STATUS.get(code, 500), known[1])
+    finally:
+        if counted:
+            metrics.record_request(
+                "http_classify", current_model.get(), code, time.perf_counter() - started
+            )
+        current_model.reset(token)
+
+
 async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "alive"})
 
@@ -39,15 +161,30 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 async def list_models(request: web.Request) -> web.Response:
-    catalogue = request.app[CATALOGUE_KEY]
+    catalogue = request.app[DATAPLANE_KEY].catalogue
     return web.json_response([_spec_json(s) for s in catalogue.all()])
 
 
-def build_app(catalogue: Catalogue, ready: Callable[[], bool]) -> web.Application:
-    app = web.Application()
-    app[CATALOGUE_KEY] = catalogue
+async def metrics(request: web.Request) -> web.Response:
+    body = request.app[METRICS_KEY].exposition()
+    response = web.Response(body=body)
+    response.headers["Content-Type"] = CONTENT_TYPE
+    return response
+
+
+def build_app(
+    dataplane: DataPlane, ready: ReadyCheck, *, max_body_bytes: int = 64 * 1024 * 1024
+) -> web.Application:
+    # base64 in JSON is 4/3 of the audio, plus the envelope.
+    app = web.Application(
+        middlewares=[errors_and_metrics], client_max_size=max_body_bytes * 4 // 3 + 4096
+    )
+    app[DATAPLANE_KEY] = dataplane
+    app[METRICS_KEY] = dataplane.metrics
     app[READY_KEY] = ready
+    app.router.add_post("/models/{model}", classify, name="classify")
+    app.router.add_get("/models", list_models)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
-    app.router.add_get("/models", list_models)
+    app.router.add_get("/metrics", metrics)
     return app

@@ -15,6 +15,7 @@ import numpy.typing as npt
 
 from tritone_server.audio import DecodedAudio, frame_windows, resample, to_mono
 from tritone_server.backends.base import InferenceBackend
+from tritone_server.metrics import Metrics
 from tritone_server.models import Activation, ModelSpec
 from tritone_server.scoring import FloatArray, activate, pool
 
@@ -34,11 +35,14 @@ class ClipScores:
     samples: int
     """Samples at the model's rate."""
     sample_rate: int
+    context: int = 0
+    """Zeros put before the clip for a model with context_samples; starts count them."""
 
     def window_span(self, index: int, window: int) -> tuple[float, float]:
+        """Start and end in seconds of the clip's own audio that window ``index`` classified."""
         start = self.window_starts[index]
-        end = min(start + window, self.samples) if window else self.samples
-        return start / self.sample_rate, end / self.sample_rate
+        end = min(start + window, self.samples + self.context) if window else self.samples
+        return start / self.sample_rate, max(end - self.context, 0) / self.sample_rate
 
 
 def initial_state(spec: ModelSpec, batch: int = 1) -> State:
@@ -46,9 +50,26 @@ def initial_state(spec: ModelSpec, batch: int = 1) -> State:
 
 
 class Inference:
-    def __init__(self, backend: InferenceBackend, *, timeout_s: float | None = 30.0) -> None:
+    def __init__(
+        self,
+        backend: InferenceBackend,
+        *,
+        timeout_s: float | None = 30.0,
+        metrics: Metrics | None = None,
+    ) -> None:
         self.backend = backend
         self.timeout_s = timeout_s
+        self.metrics = metrics or Metrics()
+
+    async def _infer(
+        self,
+        spec: ModelSpec,
+        inputs: dict[str, FloatArray],
+        outputs: list[str],
+        timeout_s: float | None,
+    ) -> dict[str, FloatArray]:
+        with self.metrics.stage("triton", spec.name):
+            return await self.backend.infer(spec.name, inputs, outputs, timeout_s=timeout_s)
 
     async def run(
         self,
@@ -64,13 +85,9 @@ class Inference:
             return await self._run_stateful(spec, windows, state, timeout)
         step = spec.max_batch_size
         parts = [windows[i : i + step] for i in range(0, windows.shape[0], step)]
+        outputs = [spec.output_name]
         results = await asyncio.gather(
-            *(
-                self.backend.infer(
-                    spec.name, {"waveform": p}, [spec.output_name], timeout_s=timeout
-                )
-                for p in parts
-            )
+            *(self._infer(spec, {"waveform": p}, outputs, timeout) for p in parts)
         )
         logits = np.concatenate([r[spec.output_name] for r in results], axis=0)
         return logits.astype(np.float32, copy=False), {}
@@ -87,7 +104,7 @@ class Inference:
         rows = []
         for i in range(windows.shape[0]):
             inputs: dict[str, FloatArray] = {"waveform": windows[i : i + 1], **current}
-            result = await self.backend.infer(spec.name, inputs, outputs, timeout_s=timeout_s)
+            result = await self._infer(spec, inputs, outputs, timeout_s)
             rows.append(result[spec.output_name])
             current = {s.input_name: result[s.output_name] for s in spec.states}
         return np.concatenate(rows, axis=0).astype(np.float32, copy=False), current
@@ -101,6 +118,9 @@ class Inference:
         timeout_s: float | None = None,
     ) -> ClipScores:
         mono = await prepare(audio, spec.sample_rate)
+        samples = int(mono.shape[0])
+        if spec.context_samples:
+            mono = np.concatenate([np.zeros(spec.context_samples, dtype=np.float32), mono])
         windows, starts = frame_windows(mono, spec.window_samples, spec.hop_samples)
         logits, _ = await self.run(spec, windows, timeout_s=timeout_s)
         scores = activate(logits, activation or spec.activation)
@@ -108,8 +128,9 @@ class Inference:
             scores=pool(scores, spec.aggregation),
             window_scores=scores,
             window_starts=tuple(starts),
-            samples=int(mono.shape[0]),
+            samples=samples,
             sample_rate=spec.sample_rate,
+            context=spec.context_samples,
         )
 
 

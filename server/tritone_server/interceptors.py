@@ -7,6 +7,7 @@ and streaming methods alike (``_wrap``), so adding one (auth, metrics) is writin
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
@@ -18,6 +19,7 @@ from typing import Any
 import grpc
 
 from tritone_server.errors import status_for
+from tritone_server.metrics import Metrics, current_model
 
 log = logging.getLogger("tritone_server.access")
 
@@ -96,26 +98,62 @@ class ErrorInterceptor(_Interceptor):
             )
 
 
+def _outcome(context: grpc.aio.ServicerContext, exc: BaseException | None) -> str:
+    """The status name an RPC ended with, as the caller sees it."""
+    if exc is None:
+        return "OK"
+    if isinstance(exc, asyncio.CancelledError):
+        return "CANCELLED"
+    code = context.code()
+    return code.name if isinstance(code, grpc.StatusCode) else "UNKNOWN"
+
+
 class AccessLogInterceptor(_Interceptor):
-    """One structured log line per RPC: method, status, duration, request id."""
+    """One structured log line per RPC: method, model, status, duration, request id."""
 
     @contextlib.asynccontextmanager
     async def around(self, method: str, context: grpc.aio.ServicerContext) -> AsyncIterator[None]:
         metadata = dict(context.invocation_metadata() or ())
         request_id = str(metadata.get("x-request-id") or uuid.uuid4().hex[:16])
         started = time.perf_counter()
-        outcome = "OK"
+        error: BaseException | None = None
         try:
             yield
         except BaseException as exc:
-            code = context.code()
-            outcome = code.name if isinstance(code, grpc.StatusCode) else type(exc).__name__
+            error = exc
             raise
         finally:
             log.info(
-                "event=rpc method=%s code=%s duration_ms=%.1f request_id=%s",
+                "event=rpc method=%s model=%s code=%s duration_ms=%.1f request_id=%s",
                 method,
-                outcome,
+                current_model.get() or "-",
+                _outcome(context, error),
                 (time.perf_counter() - started) * 1000,
                 request_id,
             )
+
+
+class MetricsInterceptor(_Interceptor):
+    """Counts every RPC by method, model and status, and times it."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+
+    @contextlib.asynccontextmanager
+    async def around(self, method: str, context: grpc.aio.ServicerContext) -> AsyncIterator[None]:
+        started = time.perf_counter()
+        error: BaseException | None = None
+        token = current_model.set("")
+        try:
+            yield
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            self.metrics.record_request(
+                method.rsplit("/", 1)[-1],
+                current_model.get(),
+                _outcome(context, error),
+                time.perf_counter() - started,
+            )
+            current_model.reset(token)

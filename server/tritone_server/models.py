@@ -53,6 +53,8 @@ class ModelSpec:
     output_name: str
     max_batch_size: int
     states: tuple[StateTensor, ...] = ()
+    context_samples: int = 0
+    """Leading samples of each window that repeat the audio before it (zeros at the start)."""
     description: str = ""
     ready: bool = True
 
@@ -85,6 +87,10 @@ def _required_int(config: Mapping[str, Any], key: str) -> int:
     return value
 
 
+def _optional_int(config: Mapping[str, Any], key: str) -> int:
+    return _required_int(config, key) if _param(config, key) is not None else 0
+
+
 def _dims(tensor: Mapping[str, Any]) -> tuple[int, ...]:
     return tuple(int(d) for d in tensor.get("dims", []))
 
@@ -114,6 +120,9 @@ def spec_from_config(config: Mapping[str, Any], version: str, ready: bool = True
     hop = _required_int(config, "hop_samples")
     if window > 0 and hop == 0:
         raise ModelConfigError("parameter 'hop_samples' must be positive with a window")
+    context = _optional_int(config, "context_samples")
+    if context and context >= window:
+        raise ModelConfigError("parameter 'context_samples' must be smaller than the window")
     activation = _param(config, "activation") or "none"
     if activation not in ACTIVATIONS:
         raise ModelConfigError(f"parameter 'activation' is {activation!r}; use {ACTIVATIONS}")
@@ -135,6 +144,7 @@ def spec_from_config(config: Mapping[str, Any], version: str, ready: bool = True
         output_name=output_name,
         max_batch_size=max_batch,
         states=states,
+        context_samples=context,
         description=_param(config, "description") or "",
         ready=ready,
     )

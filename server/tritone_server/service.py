@@ -4,35 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterable, AsyncIterator, Sequence
 
 import grpc
 from tritone._proto import audio_classification_pb2 as pb
 from tritone._proto import audio_classification_pb2_grpc as pb_grpc
 
-from tritone_server.audio import (
-    AudioLimits,
-    DecodedAudio,
-    DecodePool,
-    PcmEncoding,
-    PcmFormat,
-    decode_encoded_async,
-    pcm_to_float,
-)
-from tritone_server.errors import InvalidRequest, LimitExceeded
-from tritone_server.inference import Inference
-from tritone_server.models import Activation, Catalogue, ModelSpec
-from tritone_server.scoring import top_k
+from tritone_server.audio import AudioLimits, PcmEncoding, PcmFormat
+from tritone_server.dataplane import ClipAudio, DataPlane, RawPcmAudio
+from tritone_server.errors import InvalidRequest
+from tritone_server.models import Activation, ModelSpec
 from tritone_server.streams import (
     DetectionEvent,
-    LiveStream,
     StreamEvent,
     StreamOptions,
     SummaryEvent,
     WindowEvent,
 )
-
-DEFAULT_TOP_K = 5
 
 _ACTIVATIONS: dict[int, Activation | None] = {
     pb.ACTIVATION_UNSPECIFIED: None,
@@ -59,10 +48,6 @@ def pcm_format_from_proto(fmt: pb.PcmFormat, limits: AudioLimits) -> PcmFormat:
     result = PcmFormat(encoding, int(fmt.sample_rate), int(fmt.channels or 1))
     result.validate(limits)
     return result
-
-
-def resolve_top_k(requested: int, spec: ModelSpec) -> int:
-    return min(requested or DEFAULT_TOP_K, len(spec.labels))
 
 
 def label_scores(pairs: Sequence[tuple[str, float]]) -> list[pb.LabelScore]:
@@ -127,9 +112,9 @@ def event_to_proto(event: StreamEvent) -> pb.StreamClassifyResponse:
     return reply
 
 
-def stream_options(config: pb.StreamConfig, spec: ModelSpec) -> StreamOptions:
+def stream_options(config: pb.StreamConfig) -> StreamOptions:
     return StreamOptions(
-        top_k=resolve_top_k(config.top_k, spec),
+        top_k=int(config.top_k),
         hop_ms=int(config.hop_ms),
         interim_results=config.interim_results,
         detection_threshold=float(config.detection_threshold),
@@ -139,69 +124,47 @@ def stream_options(config: pb.StreamConfig, spec: ModelSpec) -> StreamOptions:
     )
 
 
+def clip_audio(audio: pb.Audio, limits: AudioLimits) -> ClipAudio:
+    source = audio.WhichOneof("source")
+    if source == "encoded":
+        return audio.encoded
+    if source == "raw":
+        return RawPcmAudio(audio.raw.data, pcm_format_from_proto(audio.raw.format, limits))
+    raise InvalidRequest("the request carries no audio: set audio.encoded or audio.raw")
+
+
 _END = object()
 
 
 class AudioClassificationService(pb_grpc.AudioClassificationServicer):
-    def __init__(
-        self,
-        catalogue: Catalogue,
-        inference: Inference,
-        *,
-        limits: AudioLimits,
-        decode_pool: DecodePool | None = None,
-        stream_queue_chunks: int = 64,
-    ) -> None:
-        self.catalogue = catalogue
-        self.inference = inference
-        self.limits = limits
-        self.decode_pool = decode_pool
+    def __init__(self, dataplane: DataPlane, *, stream_queue_chunks: int = 64) -> None:
+        self.dataplane = dataplane
+        self.metrics = dataplane.metrics
         self.stream_queue_chunks = stream_queue_chunks
-        self.open_streams = 0
-
-    async def decode(self, audio: pb.Audio) -> DecodedAudio:
-        source = audio.WhichOneof("source")
-        if source == "encoded":
-            if len(audio.encoded) > self.limits.max_encoded_bytes:
-                raise LimitExceeded(
-                    f"the audio is {len(audio.encoded)} bytes; the limit is "
-                    f"{self.limits.max_encoded_bytes}"
-                )
-            return await decode_encoded_async(audio.encoded, self.limits, pool=self.decode_pool)
-        if source == "raw":
-            fmt = pcm_format_from_proto(audio.raw.format, self.limits)
-            return pcm_to_float(audio.raw.data, fmt, self.limits)
-        raise InvalidRequest("the request carries no audio: set audio.encoded or audio.raw")
 
     async def Classify(
         self, request: pb.ClassifyRequest, context: grpc.aio.ServicerContext
     ) -> pb.ClassifyResponse:
-        spec = self.catalogue.get(request.model)
-        activation = activation_from_proto(request.activation)
-        k = resolve_top_k(request.top_k, spec)
-        audio = await self.decode(request.audio)
-        clip = await self.inference.classify_clip(
-            spec, audio, activation, timeout_s=context.time_remaining()
+        result = await self.dataplane.classify(
+            request.model,
+            clip_audio(request.audio, self.dataplane.limits),
+            top_k_requested=request.top_k,
+            activation=activation_from_proto(request.activation),
+            segments=request.segments,
+            timeout_s=context.time_remaining(),
         )
-        reply = pb.ClassifyResponse(
-            model=spec.name,
-            model_version=spec.version,
-            labels=label_scores(top_k(clip.scores, spec.labels, k)),
-            duration_s=audio.duration_s,
-            input_frames=audio.frames,
-            input_sample_rate=audio.sample_rate,
+        return pb.ClassifyResponse(
+            model=result.spec.name,
+            model_version=result.spec.version,
+            labels=label_scores(result.labels),
+            segments=[
+                pb.Segment(start_s=start, end_s=end, labels=label_scores(ranked))
+                for start, end, ranked in result.segments
+            ],
+            duration_s=result.duration_s,
+            input_frames=result.input_frames,
+            input_sample_rate=result.input_sample_rate,
         )
-        if request.segments:
-            for i, row in enumerate(clip.window_scores):
-                start_s, end_s = clip.window_span(i, spec.window_samples)
-                reply.segments.append(
-                    pb.Segment(
-                        start_s=start_s,
-                        end_s=end_s,
-                        labels=label_scores(top_k(row, spec.labels, k)),
-                    )
-                )
-        return reply
 
     async def StreamClassify(
         self,
@@ -212,23 +175,30 @@ class AudioClassificationService(pb_grpc.AudioClassificationServicer):
         first = await anext(requests, None)
         if first is None or first.WhichOneof("request") != "config":
             raise InvalidRequest("the first message of a stream must carry a StreamConfig")
-        spec = self.catalogue.get(first.config.model)
-        fmt = pcm_format_from_proto(first.config.format, self.limits)
-        stream = LiveStream(spec, self.inference, fmt, stream_options(first.config, spec))
-        queue: asyncio.Queue[object] = asyncio.Queue(maxsize=self.stream_queue_chunks)
+        config = first.config
+        fmt = pcm_format_from_proto(config.format, self.dataplane.limits)
+        stream = self.dataplane.open_stream(config.model, fmt, stream_options(config))
+        model = stream.spec.name
+        queue: asyncio.Queue[tuple[float, object]] = asyncio.Queue(maxsize=self.stream_queue_chunks)
         reader = asyncio.create_task(_read_audio(requests, queue))
-        self.open_streams += 1
+        self.metrics.open_streams.inc()
         try:
-            while (item := await queue.get()) is not _END:
+            while True:
+                queued_at, item = await queue.get()
+                self.metrics.latency.labels("queue", model).observe(time.perf_counter() - queued_at)
+                if item is _END:
+                    break
                 if isinstance(item, BaseException):
                     raise item
                 assert isinstance(item, bytes)
                 for event in await stream.feed(item):
                     yield event_to_proto(event)
             for event in await stream.finish():
+                if isinstance(event, SummaryEvent):
+                    self.metrics.audio_seconds.labels(model).inc(event.duration_s)
                 yield event_to_proto(event)
         finally:
-            self.open_streams -= 1
+            self.metrics.open_streams.dec()
             reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await reader
@@ -236,16 +206,16 @@ class AudioClassificationService(pb_grpc.AudioClassificationServicer):
     async def ListModels(
         self, request: pb.ListModelsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListModelsResponse:
-        return pb.ListModelsResponse(models=[model_info(s) for s in self.catalogue.all()])
+        return pb.ListModelsResponse(models=[model_info(s) for s in self.dataplane.catalogue.all()])
 
     async def GetModel(
         self, request: pb.GetModelRequest, context: grpc.aio.ServicerContext
     ) -> pb.ModelInfo:
-        return model_info(self.catalogue.lookup(request.name))
+        return model_info(self.dataplane.catalogue.lookup(request.name))
 
 
 async def _read_audio(
-    requests: AsyncIterator[pb.StreamClassifyRequest], queue: asyncio.Queue[object]
+    requests: AsyncIterator[pb.StreamClassifyRequest], queue: asyncio.Queue[tuple[float, object]]
 ) -> None:
     """Move audio from the wire to the bounded queue; a full queue holds the client back."""
     try:
@@ -253,10 +223,10 @@ async def _read_audio(
             if request.WhichOneof("request") != "audio":
                 raise InvalidRequest("a stream carries one StreamConfig, in its first message")
             if request.audio:
-                await queue.put(request.audio)
+                await queue.put((time.perf_counter(), request.audio))
     except asyncio.CancelledError:
         raise
     except Exception as exc:
-        await queue.put(exc)
+        await queue.put((time.perf_counter(), exc))
         return
-    await queue.put(_END)
+    await queue.put((time.perf_counter(), _END))

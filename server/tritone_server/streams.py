@@ -154,14 +154,17 @@ class LiveStream:
         self.resampler = (
             StreamResampler(fmt.sample_rate, self.rate) if fmt.sample_rate != self.rate else None
         )
-        self.buffer = np.zeros(0, dtype=np.float32)
-        self.buffer_start = 0  # absolute index of buffer[0]
-        self.total = 0  # model-rate samples received
+        # Internally samples are counted from the start of the context zeros that a model
+        # with context_samples sees before the stream's first sample.
+        self.context = spec.context_samples
+        self.buffer = np.zeros(self.context, dtype=np.float32)
+        self.buffer_start = 0  # index of buffer[0]
+        self.total = self.context  # model-rate samples received, plus the context
         self.next_start = 0
         self.covered_end = 0
         self.windows = 0
         self.padding = 0
-        self.last_interim_total = 0
+        self.last_interim_total = self.context
         self.state: State = initial_state(spec) if spec.stateful else {}
         self.score_sum = np.zeros(len(spec.labels), dtype=np.float64)
         self.score_max = np.full(len(spec.labels), -np.inf, dtype=np.float64)
@@ -171,8 +174,14 @@ class LiveStream:
             else None
         )
 
+    def _seconds(self, index: int) -> float:
+        """Stream time of an internal sample index (which counts the context zeros)."""
+        return max(index - self.context, 0) / self.rate
+
     def _progress(self) -> Progress:
-        return Progress(self.framer.frames_received, min(self.covered_end, self.total) / self.rate)
+        return Progress(
+            self.framer.frames_received, self._seconds(min(self.covered_end, self.total))
+        )
 
     def _append(self, samples: FloatArray) -> None:
         if samples.size:
@@ -206,7 +215,7 @@ class LiveStream:
         if self.total > self.covered_end and self.next_start < self.total:
             self.padding = self.next_start + self.window - self.total
             events += await self._classify([self.next_start], final=True)
-        end_s = self.total / self.rate
+        end_s = self._seconds(self.total)
         if self.detector is not None:
             events += self._detections(self.detector.close_all(end_s))
         return [*events, self._summary()]
@@ -231,7 +240,8 @@ class LiveStream:
         logits, _ = await self.inference.run(self.spec, windows, self.state)
         scores = activate(logits, self.activation)[0]
         labels = top_k(scores, self.spec.labels, self.options.top_k)
-        return [WindowEvent(0, 0.0, self.total / self.rate, labels, True, self._progress())]
+        end_s = self._seconds(self.total)
+        return [WindowEvent(0, 0.0, end_s, labels, True, self._progress())]
 
     async def _classify(self, starts: list[int], final: bool = False) -> list[StreamEvent]:
         windows = np.stack([self._slice(s, self.window) for s in starts])
@@ -245,7 +255,7 @@ class LiveStream:
             self.covered_end = max(self.covered_end, end)
             index = self.windows
             self.windows += 1
-            start_s, end_s = start / self.rate, end / self.rate
+            start_s, end_s = start / self.rate, self._seconds(end)
             if not self.options.suppress_windows:
                 labels = top_k(row, self.spec.labels, self.options.top_k)
                 events.append(
@@ -272,7 +282,7 @@ class LiveStream:
         return SummaryEvent(
             bytes_received=self.framer.bytes_received,
             frames_received=self.framer.frames_received,
-            model_samples=self.total,
+            model_samples=self.total - self.context,
             padding_samples=self.padding,
             windows=self.windows,
             detections=self.detector.count if self.detector else 0,
@@ -280,5 +290,5 @@ class LiveStream:
             labels=labels,
             model=self.spec.name,
             model_version=self.spec.version,
-            progress=Progress(self.framer.frames_received, self.total / self.rate),
+            progress=Progress(self.framer.frames_received, self._seconds(self.total)),
         )

@@ -86,7 +86,8 @@ def start_gateway(*extra_args: str) -> Iterator[RunningGateway]:
     ]
     process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
     tail: collections.deque[str] = collections.deque(maxlen=400)
-    threading.Thread(target=_pump, args=(process.stdout, tail), daemon=True).start()
+    pump = threading.Thread(target=_pump, args=(process.stdout, tail), daemon=True)
+    pump.start()
     target = f"127.0.0.1:{grpc_port}"
     running = RunningGateway(target, grpc_port, http_port, process, tail)
     deadline = time.monotonic() + STARTUP_TIMEOUT_S
@@ -109,3 +110,6 @@ def start_gateway(*extra_args: str) -> Iterator[RunningGateway]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        pump.join(timeout=10)
+        if process.stdout is not None:
+            process.stdout.close()

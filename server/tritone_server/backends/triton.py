@@ -160,11 +160,20 @@ class TritonBackend:
                 endpoint.benched_until = time.monotonic() + BENCH_S
         raise BackendUnavailable(f"no Triton endpoint answered: {last}")
 
-    async def is_ready(self) -> bool:
-        for endpoint in self._endpoints:
+    async def endpoint_health(self) -> dict[str, bool]:
+        """Readiness of every endpoint; a ready endpoint comes off the bench at once."""
+
+        async def ready(endpoint: _Endpoint) -> bool:
             try:
-                if await endpoint.next_client().is_server_ready():
-                    return True
+                up = bool(await endpoint.next_client().is_server_ready(client_timeout=2.0))
             except InferenceServerException:
-                continue
-        return False
+                up = False
+            if up:
+                endpoint.benched_until = 0.0
+            return up
+
+        states = await asyncio.gather(*(ready(e) for e in self._endpoints))
+        return {e.url: up for e, up in zip(self._endpoints, states, strict=True)}
+
+    async def is_ready(self) -> bool:
+        return any((await self.endpoint_health()).values())

@@ -121,3 +121,24 @@ def test_options_the_model_cannot_take_are_refused() -> None:
         make(StreamOptions(detection_threshold=0.5, detection_labels=("nope",)))
     with pytest.raises(InvalidRequest, match="whole clips"):
         make(window=0, hop=0)
+
+
+async def test_context_samples_lead_each_window_and_times_exclude_them() -> None:
+    c = config(window=150, hop=100)
+    c["parameters"]["context_samples"] = {"string_value": "50"}
+    backend = LevelsBackend([c])
+    spec = spec_from_config(c, "1")
+    stream = LiveStream(spec, Inference(backend), F32, StreamOptions())
+    events = await run(stream, levels((0.3, 0.3)), 100)
+    windows = [e for e in events if isinstance(e, WindowEvent)]
+    # The first window is 50 zeros + 100 samples at 0.3: mean 0.2 -> "two"; then "three".
+    assert [w.labels[0][0] for w in windows] == ["two", "three", "three"]
+    assert [(round(w.start_s, 3), round(w.end_s, 3)) for w in windows] == [
+        (0.0, 0.1),
+        (0.1, 0.2),
+        (0.2, 0.3),
+    ]
+    summary = events[-1]
+    assert isinstance(summary, SummaryEvent)
+    assert summary.model_samples == 300 and summary.padding_samples == 0
+    assert summary.progress.consumed_s == pytest.approx(0.3)

@@ -1,0 +1,613 @@
+"""`AsyncClient`, the one implementation, and `Client`, its synchronous facade."""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import re
+import threading
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Callable,
+    Coroutine,
+    Iterable,
+    Iterator,
+    Sequence,
+)
+from types import TracebackType
+from typing import Any, Final, TypeVar, cast
+
+import grpc
+import grpc.aio
+
+from tritone import _convert
+from tritone._audio_input import audio_message
+from tritone._config import (
+    DEFAULT,
+    DEFAULT_RETRIES,
+    DEFAULT_TIMEOUT_S,
+    TimeoutTypes,
+    TlsConfig,
+    channel_credentials,
+    channel_options,
+    resolve_timeout,
+    tls_config,
+)
+from tritone._proto import audio_classification_pb2 as pb
+from tritone._proto import audio_classification_pb2_grpc as pb_grpc
+from tritone._stream import AudioStream, StreamSpec
+from tritone.errors import ClientClosedError, from_grpc_error, invalid_argument
+from tritone.types import (
+    Activation,
+    AudioChunk,
+    AudioInput,
+    ClassifyResult,
+    ModelInfo,
+    PcmEncoding,
+    StreamEvent,
+)
+
+__all__ = ["AsyncClient", "Client"]
+
+_USER_AGENT: Final = "tritone-python/0.1"
+_T = TypeVar("_T")
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+class _ClientState(enum.Enum):
+    UNOPENED = 1
+    OPENED = 2
+    CLOSED = 3
+
+
+class AsyncClient:
+    """Asynchronous client of a Tritone gateway.
+
+    Args:
+        target: ``host:port`` of the gateway (any gRPC target string).
+        token: Bearer token sent as ``authorization: Bearer <token>`` on every call. With
+            TLS it travels as call credentials; without TLS it is sent as plain metadata,
+            which is for loopback and tests only: anyone on the path can read it.
+        tls: None or False for plaintext, True for TLS with the system's roots, or a
+            `TlsConfig` (PEM bytes; the client reads no files).
+        timeout: Deadline in seconds of each unary call, None for none. A call's own
+            ``timeout=`` overrides it; streams have no deadline unless given one.
+        retries: Times a unary call that failed with UNAVAILABLE is retried, with backoff
+            (0 disables; gRPC allows at most 4). Streams are never retried.
+        options: Extra gRPC channel arguments; they win over the client's own (64 MiB
+            message limits, keepalive, retry service config).
+
+    The channel opens on first use (or ``async with``) in the running event loop, and is
+    shared by every call and stream of the client. After `close()` the client refuses
+    calls with `ClientClosedError`.
+
+    Example:
+        >>> async with AsyncClient("127.0.0.1:50051") as client:
+        ...     result = await client.classify("dog.wav")
+    """
+
+    def __init__(
+        self,
+        target: str,
+        *,
+        token: str | None = None,
+        tls: TlsConfig | bool | None = None,
+        timeout: float | None = DEFAULT_TIMEOUT_S,
+        retries: int = DEFAULT_RETRIES,
+        options: Sequence[tuple[str, Any]] | None = None,
+    ) -> None:
+        if not isinstance(target, str) or not target:
+            raise ValueError(f"target must be a non-empty 'host:port' string, got {target!r}")
+        if token is not None and (not isinstance(token, str) or not token or "\n" in token):
+            raise ValueError("token must be a non-empty single-line string or None")
+        if timeout is not None and not timeout > 0:
+            raise ValueError(f"timeout must be > 0 seconds or None, got {timeout!r}")
+        if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+            raise ValueError(f"retries must be an int >= 0, got {retries!r}")
+        self._target = target
+        self._token = token
+        self._tls = tls_config(tls)
+        self._timeout = timeout
+        self._options = channel_options(
+            retries=retries, tls=self._tls, user_options=options, user_agent=_USER_AGENT
+        )
+        self._metadata: tuple[tuple[str, str], ...] | None = None
+        if token is not None and self._tls is None:
+            self._metadata = (("authorization", f"Bearer {token}"),)
+        self._state = _ClientState.UNOPENED
+        self._channel: Any = None
+        self._stub: Any = None
+
+    @property
+    def target(self) -> str:
+        """The gateway address the client was made with."""
+        return self._target
+
+    def __repr__(self) -> str:
+        return f"AsyncClient({self._target!r}, state={self._state.name.lower()})"
+
+    async def __aenter__(self) -> AsyncClient:
+        self._open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the channel, cancelling calls and streams still running. Idempotent."""
+        if self._state is _ClientState.CLOSED:
+            return
+        self._state = _ClientState.CLOSED
+        channel, self._channel, self._stub = self._channel, None, None
+        if channel is not None:
+            await channel.close()
+
+    def _check_open(self) -> None:
+        if self._state is _ClientState.CLOSED:
+            raise ClientClosedError("the client is closed; make a new one")
+
+    def _open(self) -> Any:
+        self._check_open()
+        if self._stub is None:
+            if self._tls is None:
+                channel = grpc.aio.insecure_channel(self._target, options=self._options)
+            else:
+                creds = channel_credentials(self._tls, self._token)
+                channel = grpc.aio.secure_channel(self._target, creds, options=self._options)
+            self._channel = channel
+            self._stub = pb_grpc.AudioClassificationStub(channel)  # type: ignore[no-untyped-call]
+            self._state = _ClientState.OPENED
+        return self._stub
+
+    async def classify(
+        self,
+        audio: AudioInput,
+        *,
+        sample_rate: int | None = None,
+        model: str | None = None,
+        top_k: int | None = None,
+        segments: bool = False,
+        activation: Activation | None = None,
+        timeout: TimeoutTypes = DEFAULT,  # noqa: ASYNC109 - a gRPC deadline, per the API
+    ) -> ClassifyResult:
+        """Classify one whole clip.
+
+        Args:
+            audio: A file path (its bytes are sent; the server decodes WAV, FLAC, OGG, MP3),
+                the bytes of an encoded file, a numpy array (1-D mono or 2-D [frames,
+                channels]; floats in [-1, 1] are sent as f32le, int16 as s16le), or `RawPcm`.
+            sample_rate: Rate of a numpy array, in Hz; required for arrays only.
+            model: Model name; None means the server's default model.
+            top_k: Labels to return, best first; None means the server's default (5).
+            segments: Also return one result per analysis window.
+            activation: "softmax", "sigmoid" or "none"; None means the model's default.
+            timeout: Deadline in seconds, None for none; left out, the client's.
+
+        Returns:
+            The clip's labels (best first), the model that answered and, if asked, segments.
+
+        Raises:
+            InvalidArgumentError: bad audio or options (found locally, or by the server).
+            ModelNotFoundError: no such model.
+            DeadlineExceededError: the deadline passed.
+            UnavailableError: the gateway or Triton cannot be reached, after retries.
+            TritoneError: any other failure, with its `code`.
+            OSError: a path could not be read.
+
+        Example:
+            >>> result = await client.classify("dog.wav", top_k=3)
+            >>> result.top.label
+            'bark'
+        """
+        stub = self._open()
+        deadline = resolve_timeout(timeout, self._timeout)
+        request = _convert.classify_request(
+            pb.Audio(), model=model, top_k=top_k, segments=segments, activation=activation
+        )
+        request.audio.CopyFrom(await audio_message(audio, sample_rate))
+        try:
+            response: pb.ClassifyResponse = await stub.Classify(
+                request, timeout=deadline, metadata=self._metadata
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise from_grpc_error(exc) from exc
+        return _convert.classify_result(response)
+
+    async def list_models(
+        self,
+        *,
+        timeout: TimeoutTypes = DEFAULT,  # noqa: ASYNC109 - a gRPC deadline
+    ) -> tuple[ModelInfo, ...]:
+        """List the models the gateway serves.
+
+        Args:
+            timeout: Deadline in seconds, None for none; left out, the client's.
+
+        Returns:
+            One `ModelInfo` per model.
+
+        Raises:
+            UnavailableError: the gateway cannot be reached, after retries.
+            TritoneError: any other failure, with its `code`.
+
+        Example:
+            >>> [m.name for m in await client.list_models()]
+            ['speech-commands', 'voice-activity']
+        """
+        stub = self._open()
+        deadline = resolve_timeout(timeout, self._timeout)
+        try:
+            response: pb.ListModelsResponse = await stub.ListModels(
+                pb.ListModelsRequest(), timeout=deadline, metadata=self._metadata
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise from_grpc_error(exc) from exc
+        return tuple(_convert.model_info(m) for m in response.models)
+
+    async def get_model(
+        self,
+        name: str,
+        *,
+        timeout: TimeoutTypes = DEFAULT,  # noqa: ASYNC109 - a gRPC deadline
+    ) -> ModelInfo:
+        """Describe one model.
+
+        Args:
+            name: The model's name.
+            timeout: Deadline in seconds, None for none; left out, the client's.
+
+        Returns:
+            Its labels, rate, window, hop, activation and state.
+
+        Raises:
+            ModelNotFoundError: no such model.
+            TritoneError: any other failure, with its `code`.
+
+        Example:
+            >>> (await client.get_model("speech-commands")).sample_rate
+            16000
+        """
+        stub = self._open()
+        deadline = resolve_timeout(timeout, self._timeout)
+        if not isinstance(name, str) or not name:
+            raise invalid_argument(f"name must be a non-empty model name, got {name!r}")
+        try:
+            response: pb.ModelInfo = await stub.GetModel(
+                pb.GetModelRequest(name=name), timeout=deadline, metadata=self._metadata
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise from_grpc_error(exc) from exc
+        return _convert.model_info(response)
+
+    def stream_classify(
+        self,
+        chunks: Iterable[AudioChunk] | AsyncIterable[AudioChunk] | None = None,
+        *,
+        sample_rate: int,
+        model: str | None = None,
+        encoding: PcmEncoding = PcmEncoding.S16LE,
+        channels: int = 1,
+        top_k: int | None = None,
+        hop_ms: int | None = None,
+        interim_results: bool = False,
+        detection_threshold: float | None = None,
+        detection_labels: Sequence[str] = (),
+        activation: Activation | None = None,
+        suppress_windows: bool = False,
+        timeout: TimeoutTypes = DEFAULT,
+    ) -> AudioStream:
+        """Classify live audio: open a stream of raw PCM and receive events as they happen.
+
+        The returned `AudioStream` is an async context manager (send audio yourself) and an
+        async iterator of events (window results, detections, then one summary after the
+        audio ends). Many streams may run at once on one client.
+
+        Args:
+            chunks: Audio to send, a sync or async iterable of bytes or numpy arrays. When
+                given, a task sends them and ends the stream; just iterate the result. A
+                sync iterable is iterated on the event loop, so it must not block; pass an
+                async iterable for paced or live audio.
+            sample_rate: Rate of the audio, in Hz.
+            model: Model name; None means the server's default model.
+            encoding: How the audio travels. Bytes chunks must already be in it; numpy
+                chunks (float in [-1, 1] or int16) are converted to it. The default, s16le,
+                matches WAV files and microphones and halves the bytes of f32le.
+            channels: Interleaved channels per frame; 2-D array chunks must match.
+            top_k: Labels per window result; None means the server's default (5).
+            hop_ms: Step between windows in ms; None means the model's hop.
+            interim_results: Also report zero-padded results before the first full window.
+            detection_threshold: Emit a `Detection` when a label's score rises to this value
+                and falls back; None means no detections.
+            detection_labels: Labels watched for detections; empty means all.
+            activation: "softmax", "sigmoid" or "none"; None means the model's default.
+            suppress_windows: Do not send window results (detections and summary still come).
+            timeout: Deadline of the whole stream in seconds. Left out or None: no deadline,
+                as a live stream lasts as long as its audio (the client's timeout is for
+                unary calls).
+
+        Returns:
+            The stream; the call starts on ``async with`` or on the first iteration.
+
+        Raises:
+            InvalidArgumentError: bad options, at once; bad chunks, from `send()` or the
+                iterator.
+            ClientClosedError: the client is closed.
+            TritoneError: from the iterator (or `send()`), when the call fails.
+
+        Example:
+            >>> async with client.stream_classify(sample_rate=16000) as stream:
+            ...     await stream.send(pcm_bytes)
+            ...     await stream.end()
+            ...     events = [event async for event in stream]
+        """
+        self._check_open()
+        config = _convert.stream_config_request(
+            sample_rate=sample_rate,
+            model=model,
+            encoding=encoding,
+            channels=channels,
+            top_k=top_k,
+            hop_ms=hop_ms,
+            interim_results=interim_results,
+            detection_threshold=detection_threshold,
+            detection_labels=detection_labels,
+            activation=activation,
+            suppress_windows=suppress_windows,
+        )
+        deadline = resolve_timeout(timeout, None)
+        if chunks is not None and not isinstance(chunks, Iterable | AsyncIterable):
+            raise invalid_argument(
+                f"chunks must be an iterable or async iterable, not {type(chunks).__name__}"
+            )
+        if isinstance(chunks, bytes | bytearray | memoryview | str):
+            raise invalid_argument(
+                "chunks must be an iterable of chunks, not one bytes or str object"
+            )
+
+        def open_call() -> Any:
+            stub = self._open()
+            return stub.StreamClassify(timeout=deadline, metadata=self._metadata)
+
+        return AudioStream(StreamSpec(open_call, config, encoding, channels, chunks))
+
+
+def _doc_from(async_method: Callable[..., Any]) -> Callable[[_F], _F]:
+    """Give a `Client` method the docstring of its `AsyncClient` twin, in sync form."""
+    doc = async_method.__doc__ or ""
+    doc = doc.replace("async with AsyncClient", "with Client").replace("await ", "")
+    doc = re.sub(r"\(([^()]*client\.[^()]*\([^()]*\))\)", r"\1", doc)
+
+    def apply(fn: _F) -> _F:
+        fn.__doc__ = doc
+        return fn
+
+    return apply
+
+
+_DONE: Final = object()
+
+
+async def _pull_in_thread(chunks: Iterable[AudioChunk]) -> AsyncIterator[AudioChunk]:
+    """Iterate a caller's sync iterable in worker threads, so it may block (pacing, I/O)."""
+    iterator = iter(chunks)
+    while True:
+        chunk = await asyncio.to_thread(next, iterator, _DONE)
+        if chunk is _DONE:
+            return
+        yield cast(AudioChunk, chunk)
+
+
+class Client:
+    """Synchronous client of a Tritone gateway.
+
+    It runs an `AsyncClient` on its own event loop in a private thread, started by
+    ``with`` or the first call and stopped by `close()`, so it also works where an event
+    loop is already running (it blocks that loop while it waits). The arguments are those
+    of `AsyncClient`.
+
+    Example:
+        >>> with Client("127.0.0.1:50051") as client:
+        ...     print(client.classify("dog.wav").top)
+    """
+
+    def __init__(
+        self,
+        target: str,
+        *,
+        token: str | None = None,
+        tls: TlsConfig | bool | None = None,
+        timeout: float | None = DEFAULT_TIMEOUT_S,
+        retries: int = DEFAULT_RETRIES,
+        options: Sequence[tuple[str, Any]] | None = None,
+    ) -> None:
+        self._async = AsyncClient(
+            target, token=token, tls=tls, timeout=timeout, retries=retries, options=options
+        )
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._closed = False
+
+    @property
+    def target(self) -> str:
+        """The gateway address the client was made with."""
+        return self._async.target
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "open" if self._loop else "unopened"
+        return f"Client({self.target!r}, state={state})"
+
+    def __enter__(self) -> Client:
+        self._ensure_loop()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the channel and stop the client's thread. Idempotent."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            loop, thread = self._loop, self._thread
+        if loop is None or thread is None:
+            return
+        try:
+            asyncio.run_coroutine_threadsafe(self._async.close(), loop).result()
+        finally:
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join()
+
+    def _ensure_loop(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self._closed:
+                raise ClientClosedError("the client is closed; make a new one")
+            if self._loop is None:
+                loop = asyncio.new_event_loop()
+                thread = threading.Thread(
+                    target=_run_loop, args=(loop,), name="tritone-client", daemon=True
+                )
+                thread.start()
+                self._loop, self._thread = loop, thread
+            return self._loop
+
+    def _run(self, coro: Coroutine[Any, Any, _T]) -> _T:
+        try:
+            loop = self._ensure_loop()
+        except BaseException:
+            coro.close()
+            raise
+        future = asyncio.run_coroutine_threadsafe(coro, loop)
+        try:
+            return future.result()
+        except BaseException:
+            future.cancel()
+            raise
+
+    @_doc_from(AsyncClient.classify)
+    def classify(
+        self,
+        audio: AudioInput,
+        *,
+        sample_rate: int | None = None,
+        model: str | None = None,
+        top_k: int | None = None,
+        segments: bool = False,
+        activation: Activation | None = None,
+        timeout: TimeoutTypes = DEFAULT,
+    ) -> ClassifyResult:
+        return self._run(
+            self._async.classify(
+                audio,
+                sample_rate=sample_rate,
+                model=model,
+                top_k=top_k,
+                segments=segments,
+                activation=activation,
+                timeout=timeout,
+            )
+        )
+
+    @_doc_from(AsyncClient.list_models)
+    def list_models(self, *, timeout: TimeoutTypes = DEFAULT) -> tuple[ModelInfo, ...]:
+        return self._run(self._async.list_models(timeout=timeout))
+
+    @_doc_from(AsyncClient.get_model)
+    def get_model(self, name: str, *, timeout: TimeoutTypes = DEFAULT) -> ModelInfo:
+        return self._run(self._async.get_model(name, timeout=timeout))
+
+    def stream_classify(
+        self,
+        chunks: Iterable[AudioChunk],
+        *,
+        sample_rate: int,
+        model: str | None = None,
+        encoding: PcmEncoding = PcmEncoding.S16LE,
+        channels: int = 1,
+        top_k: int | None = None,
+        hop_ms: int | None = None,
+        interim_results: bool = False,
+        detection_threshold: float | None = None,
+        detection_labels: Sequence[str] = (),
+        activation: Activation | None = None,
+        suppress_windows: bool = False,
+        timeout: TimeoutTypes = DEFAULT,
+    ) -> Iterator[StreamEvent]:
+        """Classify live audio from an iterable of chunks; yield events as they arrive.
+
+        The keyword arguments are those of `AsyncClient.stream_classify`. The chunks are
+        pulled in worker threads, so the iterable may block (pace audio, read a device).
+        Stopping the iteration early (``break``, or closing the generator) cancels the call.
+
+        Args:
+            chunks: Bytes in the declared encoding, or numpy arrays converted to it.
+            sample_rate: Rate of the audio, in Hz.
+
+        Returns:
+            An iterator of window results and detections, then one summary.
+
+        Raises:
+            InvalidArgumentError: bad options, at once; bad chunks, from the iterator.
+            TritoneError: from the iterator, when the call fails.
+
+        Example:
+            >>> for event in client.stream_classify(chunks, sample_rate=16000):
+            ...     print(event)
+        """
+        if isinstance(chunks, AsyncIterable) or not isinstance(chunks, Iterable):
+            raise invalid_argument("chunks must be a (sync) iterable of chunks")
+        if isinstance(chunks, bytes | bytearray | memoryview | str):
+            raise invalid_argument("chunks must be an iterable of chunks, not one object")
+        if self._closed:
+            raise ClientClosedError("the client is closed; make a new one")
+        stream = self._async.stream_classify(
+            _pull_in_thread(chunks),
+            sample_rate=sample_rate,
+            model=model,
+            encoding=encoding,
+            channels=channels,
+            top_k=top_k,
+            hop_ms=hop_ms,
+            interim_results=interim_results,
+            detection_threshold=detection_threshold,
+            detection_labels=detection_labels,
+            activation=activation,
+            suppress_windows=suppress_windows,
+            timeout=timeout,
+        )
+        return self._events(stream)
+
+    def _events(self, stream: AudioStream) -> Iterator[StreamEvent]:
+        try:
+            while True:
+                try:
+                    event = self._run(stream.__anext__())
+                except StopAsyncIteration:
+                    return
+                yield event
+        finally:
+            if not self._closed and self._loop is not None:
+                self._run(stream.aclose())
+
+
+def _run_loop(loop: asyncio.AbstractEventLoop) -> None:
+    asyncio.set_event_loop(loop)
+    try:
+        loop.run_forever()
+    finally:
+        try:
+            loop.run_until_complete(loop.shutdown_asyncgens())
+        finally:
+            loop.close()

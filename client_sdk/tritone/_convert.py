@@ -1,0 +1,213 @@
+"""Proto <-> public types, and validation of call options. Plain functions, no I/O."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Final
+
+from tritone._audio_input import check_channels, check_sample_rate, encoding_to_proto
+from tritone._proto import audio_classification_pb2 as pb
+from tritone.errors import invalid_argument
+from tritone.types import (
+    Activation,
+    ClassifyResult,
+    Detection,
+    LabelScore,
+    ModelInfo,
+    PcmEncoding,
+    Segment,
+    StreamEvent,
+    StreamSummary,
+    WindowResult,
+)
+
+_MAX_UINT32: Final = 2**32 - 1
+
+_ACTIVATION_TO_PB: Final[dict[str | None, pb.Activation]] = {
+    None: pb.ACTIVATION_UNSPECIFIED,
+    "softmax": pb.ACTIVATION_SOFTMAX,
+    "sigmoid": pb.ACTIVATION_SIGMOID,
+    "none": pb.ACTIVATION_NONE,
+}
+_ACTIVATION_FROM_PB: Final[dict[int, Activation]] = {
+    pb.ACTIVATION_SOFTMAX: "softmax",
+    pb.ACTIVATION_SIGMOID: "sigmoid",
+    pb.ACTIVATION_NONE: "none",
+}
+
+
+def activation_to_proto(activation: Activation | None) -> pb.Activation:
+    try:
+        return _ACTIVATION_TO_PB[activation]
+    except (KeyError, TypeError):
+        raise invalid_argument(
+            f"activation must be 'softmax', 'sigmoid', 'none' or None, got {activation!r}"
+        ) from None
+
+
+def _model_name(model: str | None) -> str:
+    if model is None:
+        return ""
+    if not isinstance(model, str) or not model.strip():
+        raise invalid_argument(f"model must be a non-empty name or None, got {model!r}")
+    return model
+
+
+def _top_k(top_k: int | None) -> int:
+    if top_k is None:
+        return 0
+    if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= _MAX_UINT32:
+        raise invalid_argument(f"top_k must be a positive int or None, got {top_k!r}")
+    return top_k
+
+
+def classify_request(
+    audio: pb.Audio,
+    *,
+    model: str | None,
+    top_k: int | None,
+    segments: bool,
+    activation: Activation | None,
+) -> pb.ClassifyRequest:
+    return pb.ClassifyRequest(
+        model=_model_name(model),
+        audio=audio,
+        top_k=_top_k(top_k),
+        segments=bool(segments),
+        activation=activation_to_proto(activation),
+    )
+
+
+def stream_config_request(
+    *,
+    sample_rate: int,
+    model: str | None,
+    encoding: PcmEncoding,
+    channels: int,
+    top_k: int | None,
+    hop_ms: int | None,
+    interim_results: bool,
+    detection_threshold: float | None,
+    detection_labels: Iterable[str],
+    activation: Activation | None,
+    suppress_windows: bool,
+) -> pb.StreamClassifyRequest:
+    """The first message of a stream, with every option checked."""
+    if hop_ms is None:
+        hop = 0
+    elif isinstance(hop_ms, bool) or not isinstance(hop_ms, int) or not 1 <= hop_ms <= _MAX_UINT32:
+        raise invalid_argument(
+            f"hop_ms must be a positive int (milliseconds) or None, got {hop_ms!r}"
+        )
+    else:
+        hop = hop_ms
+    if detection_threshold is None:
+        threshold = 0.0
+    elif (
+        isinstance(detection_threshold, bool)
+        or not isinstance(detection_threshold, int | float)
+        or not math.isfinite(detection_threshold)
+        or detection_threshold <= 0
+    ):
+        raise invalid_argument(
+            f"detection_threshold must be a number > 0 or None, got {detection_threshold!r}"
+        )
+    else:
+        threshold = float(detection_threshold)
+    if isinstance(detection_labels, str):
+        raise invalid_argument("detection_labels must be a sequence of labels, not one string")
+    labels = list(detection_labels)
+    if not all(isinstance(label, str) and label for label in labels):
+        raise invalid_argument(f"detection_labels must be non-empty strings, got {labels!r}")
+    fmt = pb.PcmFormat(
+        encoding=encoding_to_proto(encoding),
+        sample_rate=check_sample_rate(sample_rate),
+        channels=check_channels(channels),
+    )
+    config = pb.StreamConfig(
+        model=_model_name(model),
+        format=fmt,
+        top_k=_top_k(top_k),
+        hop_ms=hop,
+        interim_results=bool(interim_results),
+        detection_threshold=threshold,
+        detection_labels=labels,
+        activation=activation_to_proto(activation),
+        suppress_windows=bool(suppress_windows),
+    )
+    return pb.StreamClassifyRequest(config=config)
+
+
+def _labels(msgs: Iterable[pb.LabelScore]) -> tuple[LabelScore, ...]:
+    return tuple(LabelScore(m.label, m.score) for m in msgs)
+
+
+def classify_result(resp: pb.ClassifyResponse) -> ClassifyResult:
+    return ClassifyResult(
+        labels=_labels(resp.labels),
+        model=resp.model,
+        model_version=resp.model_version,
+        duration_s=resp.duration_s,
+        input_frames=resp.input_frames,
+        input_sample_rate=resp.input_sample_rate,
+        segments=tuple(Segment(s.start_s, s.end_s, _labels(s.labels)) for s in resp.segments),
+    )
+
+
+def model_info(msg: pb.ModelInfo) -> ModelInfo:
+    return ModelInfo(
+        name=msg.name,
+        version=msg.version,
+        task=msg.task,
+        labels=tuple(msg.labels),
+        sample_rate=msg.sample_rate,
+        window_samples=msg.window_samples,
+        hop_samples=msg.hop_samples,
+        activation=_ACTIVATION_FROM_PB.get(msg.activation, "none"),
+        stateful=msg.stateful,
+        ready=msg.state == pb.MODEL_STATE_READY,
+        description=msg.description,
+    )
+
+
+def stream_event(resp: pb.StreamClassifyResponse) -> StreamEvent | None:
+    """The event a response carries; None for an empty one (a newer server's event kind)."""
+    kind = resp.WhichOneof("event")
+    if kind == "window":
+        w = resp.window
+        return WindowResult(
+            index=w.index,
+            start_s=w.start_s,
+            end_s=w.end_s,
+            labels=_labels(w.labels),
+            interim=w.interim,
+            frames_received=resp.frames_received,
+            consumed_s=resp.consumed_s,
+        )
+    if kind == "detection":
+        d = resp.detection
+        return Detection(
+            label=d.label,
+            start_s=d.start_s,
+            end_s=d.end_s,
+            peak_score=d.peak_score,
+            frames_received=resp.frames_received,
+            consumed_s=resp.consumed_s,
+        )
+    if kind == "summary":
+        s = resp.summary
+        return StreamSummary(
+            bytes_received=s.bytes_received,
+            frames_received=s.frames_received,
+            model_samples=s.model_samples,
+            padding_samples=s.padding_samples,
+            windows=s.windows,
+            detections=s.detections,
+            duration_s=s.duration_s,
+            labels=_labels(s.labels),
+            model=s.model,
+            model_version=s.model_version,
+            consumed_s=resp.consumed_s,
+        )
+    return None

@@ -1,0 +1,203 @@
+"""Exceptions raised by the Tritone SDK.
+
+The hierarchy::
+
+    Exception
+    ├── TritoneError                      the server (or the SDK, validating locally) refused
+    │   ├── InvalidArgumentError          also ValueError
+    │   ├── ModelNotFoundError            also LookupError
+    │   ├── ResourceExhaustedError
+    │   ├── UnavailableError              also ConnectionError
+    │   ├── UnauthenticatedError
+    │   ├── PermissionDeniedError
+    │   ├── DeadlineExceededError         also TimeoutError
+    │   ├── CallCancelledError
+    │   └── InternalError
+    └── UsageError                        also RuntimeError: the caller used the SDK wrongly
+        ├── StreamStateError              e.g. send() after end(), reuse of a finished stream
+        └── ClientClosedError             a call on a client after close()
+
+Every `TritoneError` carries `code`, a `StatusCode` member, and `details`, the server's
+sentence. Status codes without a class of their own (ABORTED, UNIMPLEMENTED, ...) raise
+`TritoneError` itself. `from_grpc_error` is the one place where gRPC errors become these;
+the unary and the streaming paths both call it.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Any
+
+import grpc
+
+__all__ = [
+    "CallCancelledError",
+    "ClientClosedError",
+    "DeadlineExceededError",
+    "InternalError",
+    "InvalidArgumentError",
+    "ModelNotFoundError",
+    "PermissionDeniedError",
+    "ResourceExhaustedError",
+    "StatusCode",
+    "StreamStateError",
+    "TritoneError",
+    "UnauthenticatedError",
+    "UnavailableError",
+    "UsageError",
+    "from_grpc_error",
+]
+
+
+class StatusCode(enum.Enum):
+    """gRPC status codes, owned by Tritone so callers need not import grpc."""
+
+    OK = 0
+    CANCELLED = 1
+    UNKNOWN = 2
+    INVALID_ARGUMENT = 3
+    DEADLINE_EXCEEDED = 4
+    NOT_FOUND = 5
+    ALREADY_EXISTS = 6
+    PERMISSION_DENIED = 7
+    RESOURCE_EXHAUSTED = 8
+    FAILED_PRECONDITION = 9
+    ABORTED = 10
+    OUT_OF_RANGE = 11
+    UNIMPLEMENTED = 12
+    INTERNAL = 13
+    UNAVAILABLE = 14
+    DATA_LOSS = 15
+    UNAUTHENTICATED = 16
+
+
+class TritoneError(Exception):
+    """A call failed; `code` says how and `details` says why."""
+
+    default_code: StatusCode = StatusCode.UNKNOWN
+
+    def __init__(self, details: str, code: StatusCode | None = None) -> None:
+        super().__init__(details)
+        self.code: StatusCode = self.default_code if code is None else code
+        """The status code, a `StatusCode` member."""
+        self.details: str = details
+        """The server's sentence (or the SDK's, for errors found before sending)."""
+
+    def __str__(self) -> str:
+        return f"{self.code.name}: {self.details}"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.details, self.code))
+
+
+class InvalidArgumentError(TritoneError, ValueError):
+    """The audio or an option was rejected, by the server or before sending."""
+
+    default_code = StatusCode.INVALID_ARGUMENT
+
+
+class ModelNotFoundError(TritoneError, LookupError):
+    """The named model is not served."""
+
+    default_code = StatusCode.NOT_FOUND
+
+
+class ResourceExhaustedError(TritoneError):
+    """A server limit was hit: message size, clip duration, concurrent streams."""
+
+    default_code = StatusCode.RESOURCE_EXHAUSTED
+
+
+class UnavailableError(TritoneError, ConnectionError):
+    """The gateway, or the Triton behind it, cannot be reached (after retries)."""
+
+    default_code = StatusCode.UNAVAILABLE
+
+
+class UnauthenticatedError(TritoneError):
+    """No token, or a token the gateway does not accept."""
+
+    default_code = StatusCode.UNAUTHENTICATED
+
+
+class PermissionDeniedError(TritoneError):
+    """The token is valid but does not allow this call."""
+
+    default_code = StatusCode.PERMISSION_DENIED
+
+
+class DeadlineExceededError(TritoneError, TimeoutError):
+    """The call's deadline passed before it finished."""
+
+    default_code = StatusCode.DEADLINE_EXCEEDED
+
+
+class CallCancelledError(TritoneError):
+    """The call was cancelled: by the caller (`stream.cancel()`) or by the server."""
+
+    default_code = StatusCode.CANCELLED
+
+
+class InternalError(TritoneError):
+    """The server failed (INTERNAL, UNKNOWN or DATA_LOSS); the details are generic."""
+
+    default_code = StatusCode.INTERNAL
+
+
+class UsageError(RuntimeError):
+    """The SDK was used in a way it does not allow; nothing was sent."""
+
+
+class StreamStateError(UsageError):
+    """A stream operation that its state forbids: send() after end() or after it finished."""
+
+
+class ClientClosedError(UsageError):
+    """A call on a client that has been closed."""
+
+
+_BY_CODE: dict[StatusCode, type[TritoneError]] = {
+    StatusCode.INVALID_ARGUMENT: InvalidArgumentError,
+    StatusCode.OUT_OF_RANGE: InvalidArgumentError,
+    StatusCode.NOT_FOUND: ModelNotFoundError,
+    StatusCode.RESOURCE_EXHAUSTED: ResourceExhaustedError,
+    StatusCode.UNAVAILABLE: UnavailableError,
+    StatusCode.UNAUTHENTICATED: UnauthenticatedError,
+    StatusCode.PERMISSION_DENIED: PermissionDeniedError,
+    StatusCode.DEADLINE_EXCEEDED: DeadlineExceededError,
+    StatusCode.CANCELLED: CallCancelledError,
+    StatusCode.INTERNAL: InternalError,
+    StatusCode.UNKNOWN: InternalError,
+    StatusCode.DATA_LOSS: InternalError,
+}
+
+
+def error_for_status(code: StatusCode, details: str) -> TritoneError:
+    """Build the most specific `TritoneError` for a status code."""
+    return _BY_CODE.get(code, TritoneError)(details, code)
+
+
+def _status_code(grpc_code: Any) -> StatusCode:
+    name = getattr(grpc_code, "name", None)
+    if isinstance(name, str) and name in StatusCode.__members__:
+        return StatusCode[name]
+    return StatusCode.UNKNOWN
+
+
+def from_grpc_error(exc: grpc.aio.AioRpcError | grpc.RpcError) -> TritoneError:
+    """Map a gRPC error (async or sync API) to the matching `TritoneError`.
+
+    Use it as ``raise from_grpc_error(exc) from exc`` so the gRPC error stays attached.
+    """
+    code_fn = getattr(exc, "code", None)
+    details_fn = getattr(exc, "details", None)
+    code = _status_code(code_fn()) if callable(code_fn) else StatusCode.UNKNOWN
+    details = details_fn() if callable(details_fn) else None
+    if not details:
+        details = f"the call failed with {code.name}"
+    return error_for_status(code, str(details))
+
+
+def invalid_argument(details: str) -> InvalidArgumentError:
+    """An `InvalidArgumentError` found by the SDK before anything was sent."""
+    return InvalidArgumentError(details, StatusCode.INVALID_ARGUMENT)

@@ -1,0 +1,126 @@
+"""The one core behind both skins: gRPC (service.py) and HTTP (http.py) call it alike.
+
+It resolves the model, checks options, decodes the untrusted audio, classifies and ranks.
+The skins only translate their wire format to these calls and the results back.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from tritone_server.audio import (
+    AudioLimits,
+    DecodedAudio,
+    DecodePool,
+    PcmFormat,
+    decode_encoded_async,
+    pcm_to_float,
+)
+from tritone_server.errors import InvalidRequest, LimitExceeded
+from tritone_server.inference import Inference
+from tritone_server.metrics import Metrics, current_model
+from tritone_server.models import Activation, Catalogue, ModelSpec
+from tritone_server.scoring import top_k
+from tritone_server.streams import LiveStream, StreamOptions
+
+DEFAULT_TOP_K = 5
+
+Ranked = list[tuple[str, float]]
+
+
+@dataclass(frozen=True, slots=True)
+class RawPcmAudio:
+    data: bytes
+    format: PcmFormat
+
+
+ClipAudio = bytes | RawPcmAudio
+"""An encoded file, or raw PCM with its declared format."""
+
+
+@dataclass(frozen=True, slots=True)
+class ClipResult:
+    spec: ModelSpec
+    labels: Ranked
+    segments: list[tuple[float, float, Ranked]]
+    duration_s: float
+    input_frames: int
+    input_sample_rate: int
+
+
+def resolve_top_k(requested: int | None, spec: ModelSpec) -> int:
+    if requested is not None and requested < 0:
+        raise InvalidRequest(f"top_k must be 0 or more, not {requested}")
+    return min(requested or DEFAULT_TOP_K, len(spec.labels))
+
+
+class DataPlane:
+    def __init__(
+        self,
+        catalogue: Catalogue,
+        inference: Inference,
+        *,
+        limits: AudioLimits,
+        decode_pool: DecodePool | None = None,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self.catalogue = catalogue
+        self.inference = inference
+        self.limits = limits
+        self.decode_pool = decode_pool
+        self.metrics = metrics or inference.metrics
+
+    def model(self, name: str) -> ModelSpec:
+        """A ready model, named in the metrics of the request in progress."""
+        spec = self.catalogue.get(name)
+        current_model.set(spec.name)
+        return spec
+
+    async def decode(self, audio: ClipAudio, model: str) -> DecodedAudio:
+        with self.metrics.stage("decode", model):
+            if isinstance(audio, RawPcmAudio):
+                audio.format.validate(self.limits)
+                return pcm_to_float(audio.data, audio.format, self.limits)
+            if not audio:
+                raise InvalidRequest("the request carries no audio")
+            if len(audio) > self.limits.max_encoded_bytes:
+                raise LimitExceeded(
+                    f"the audio is {len(audio)} bytes; the limit is {self.limits.max_encoded_bytes}"
+                )
+            return await decode_encoded_async(audio, self.limits, pool=self.decode_pool)
+
+    async def classify(
+        self,
+        model: str,
+        audio: ClipAudio,
+        *,
+        top_k_requested: int | None = None,
+        activation: Activation | None = None,
+        segments: bool = False,
+        timeout_s: float | None = None,
+    ) -> ClipResult:
+        spec = self.model(model)
+        k = resolve_top_k(top_k_requested, spec)
+        decoded = await self.decode(audio, spec.name)
+        clip = await self.inference.classify_clip(spec, decoded, activation, timeout_s=timeout_s)
+        self.metrics.audio_seconds.labels(spec.name).inc(decoded.duration_s)
+        spans = []
+        if segments:
+            for i, row in enumerate(clip.window_scores):
+                start_s, end_s = clip.window_span(i, spec.window_samples)
+                spans.append((start_s, end_s, top_k(row, spec.labels, k)))
+        return ClipResult(
+            spec=spec,
+            labels=top_k(clip.scores, spec.labels, k),
+            segments=spans,
+            duration_s=decoded.duration_s,
+            input_frames=decoded.frames,
+            input_sample_rate=decoded.sample_rate,
+        )
+
+    def open_stream(self, model: str, fmt: PcmFormat, options: StreamOptions) -> LiveStream:
+        spec = self.model(model)
+        fmt.validate(self.limits)
+        options = dataclasses.replace(options, top_k=resolve_top_k(options.top_k, spec))
+        return LiveStream(spec, self.inference, fmt, options)

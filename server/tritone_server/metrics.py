@@ -1,0 +1,80 @@
+"""Prometheus metrics of one gateway, in a registry of its own (several gateways can share a
+process, as tests do).
+
+The model of the current RPC is put in ``current_model`` by the servicer once it knows it,
+so the metrics interceptor can label requests by model without parsing them.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+current_model: contextvars.ContextVar[str] = contextvars.ContextVar("current_model", default="")
+
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.requests = Counter(
+            "tritone_requests",
+            "Requests handled, by RPC (or HTTP route), model and final status.",
+            ["rpc", "model", "code"],
+            registry=r,
+        )
+        self.errors = Counter(
+            "tritone_request_errors",
+            "Requests that ended with a status other than OK.",
+            ["rpc", "model", "code"],
+            registry=r,
+        )
+        self.latency = Histogram(
+            "tritone_request_seconds",
+            "Latency by stage: decode, queue (a stream chunk waiting for its classifier), "
+            "triton (one backend request), total (the whole request).",
+            ["stage", "model"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.open_streams = Gauge(
+            "tritone_open_streams", "StreamClassify calls in progress.", registry=r
+        )
+        self.audio_seconds = Counter(
+            "tritone_audio_seconds",
+            "Seconds of audio classified, by model.",
+            ["model"],
+            registry=r,
+        )
+        self.triton_up = Gauge(
+            "tritone_triton_endpoint_up",
+            "1 when the Triton endpoint answered its last readiness check, else 0.",
+            ["url"],
+            registry=r,
+        )
+
+    @contextmanager
+    def stage(self, stage: str, model: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.latency.labels(stage, model).observe(time.perf_counter() - started)
+
+    def record_request(self, rpc: str, model: str, code: str, seconds: float) -> None:
+        self.requests.labels(rpc, model, code).inc()
+        if code != "OK":
+            self.errors.labels(rpc, model, code).inc()
+        self.latency.labels("total", model).observe(seconds)
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)
