@@ -1,0 +1,184 @@
+"""The voice-activity model through the real gateway and the real Triton, against silero-vad.
+
+Real human speech from Debian's pocketsphinx-testdata is streamed as 16 kHz s16le; window i
+of the stream must score what silero-vad's own model gives its chunk i, and the detections
+must lie where silero's get_speech_timestamps finds speech. Needs the Python package
+silero-vad (6.2.3) and pocketsphinx-testdata; without them these tests fail, never skip.
+"""
+
+from __future__ import annotations
+
+import importlib
+import warnings
+import wave
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+import torch
+import tritone
+
+pytestmark = pytest.mark.integration
+
+MODEL = "voice-activity"
+TESTDATA = Path("/usr/share/pocketsphinx/test/data")
+# Two words apart (two speech segments), and a long read sentence (one segment, with dips).
+RECORDINGS = ["cards/004.wav", "librivox/sense_and_sensibility_01_austen_64kb-0890.wav"]
+RATE = 16_000
+HOP = 512
+CONTEXT = 64
+TOLERANCE = 1e-4
+SLACK_S = 0.3
+CHUNK_BYTES = 3_200  # 100 ms of s16le, not a multiple of the hop
+
+FloatArray = npt.NDArray[np.float32]
+
+
+@pytest.fixture(scope="module")
+def silero_vad() -> Any:
+    try:
+        return importlib.import_module("silero_vad")
+    except ImportError:
+        pytest.fail(
+            "the Python package silero-vad is not installed (pip install silero-vad==6.2.3): "
+            "it is the reference for the voice-activity tests"
+        )
+
+
+@pytest.fixture(scope="module")
+def silero(silero_vad: Any) -> Iterator[Any]:
+    threads = torch.get_num_threads()  # importing silero_vad sets torch to one thread
+    with warnings.catch_warnings():
+        # torch >= 2.10 deprecates TorchScript in favour of torch.export: still supported.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        model = silero_vad.load_silero_vad()
+    yield model
+    torch.set_num_threads(threads)
+
+
+def recording_path(name: str) -> Path:
+    path = TESTDATA / name
+    if not path.is_file():
+        pytest.fail(
+            f"{path} is missing: install the Debian package pocketsphinx-testdata "
+            "(apt-get install pocketsphinx-testdata), real speech for the voice-activity tests"
+        )
+    return path
+
+
+def read_pcm(path: Path) -> bytes:
+    with wave.open(str(path), "rb") as f:
+        assert (f.getframerate(), f.getnchannels(), f.getsampwidth()) == (RATE, 1, 2)
+        return f.readframes(f.getnframes())
+
+
+def to_float(pcm: bytes) -> FloatArray:
+    return (np.frombuffer(pcm, dtype="<i2") / np.float32(32768.0)).astype(np.float32)
+
+
+def silero_probabilities(silero: Any, audio: FloatArray) -> FloatArray:
+    """silero-vad's own per-chunk probabilities, as its get_speech_timestamps computes them."""
+    silero.reset_states()
+    x = torch.from_numpy(audio)
+    probs = []
+    with torch.inference_mode():
+        for start in range(0, x.shape[0], HOP):
+            chunk = x[start : start + HOP]
+            if chunk.shape[0] < HOP:
+                chunk = torch.nn.functional.pad(chunk, (0, HOP - chunk.shape[0]))
+            probs.append(float(silero(chunk, RATE).item()))
+    return np.asarray(probs, dtype=np.float32)
+
+
+def silero_speech(silero_vad: Any, silero: Any, audio: FloatArray) -> list[tuple[float, float]]:
+    stamps = silero_vad.get_speech_timestamps(
+        torch.from_numpy(audio), silero, sampling_rate=RATE, return_seconds=True
+    )
+    return [(float(s["start"]), float(s["end"])) for s in stamps]
+
+
+async def stream(client: tritone.AsyncClient, pcm: bytes) -> list[tritone.StreamEvent]:
+    chunks = [pcm[i : i + CHUNK_BYTES] for i in range(0, len(pcm), CHUNK_BYTES)]
+    return [
+        event
+        async for event in client.stream_classify(
+            chunks,
+            sample_rate=RATE,
+            model=MODEL,
+            detection_threshold=0.5,
+            top_k=1,
+        )
+    ]
+
+
+def speech_score(labels: tuple[tritone.LabelScore, ...]) -> float:
+    assert [item.label for item in labels] == ["speech"]
+    return labels[0].score
+
+
+@pytest.mark.parametrize("name", RECORDINGS)
+async def test_stream_matches_silero_vad(
+    client: tritone.AsyncClient, silero_vad: Any, silero: Any, name: str
+) -> None:
+    pcm = read_pcm(recording_path(name))
+    audio = to_float(pcm)
+    reference = silero_probabilities(silero, audio)
+    speech = silero_speech(silero_vad, silero, audio)
+    assert speech, f"silero finds no speech in {name}"
+
+    events = await stream(client, pcm)
+    windows = [e for e in events if isinstance(e, tritone.WindowResult)]
+    detections = [e for e in events if isinstance(e, tritone.Detection)]
+    summary = events[-1]
+    assert isinstance(summary, tritone.StreamSummary)
+
+    # (a) window i is silero's chunk i: same span, same probability.
+    assert [w.index for w in windows] == list(range(reference.shape[0]))
+    for w in windows:
+        assert w.start_s == pytest.approx(w.index * HOP / RATE)
+        assert w.end_s == pytest.approx(min((w.index + 1) * HOP, audio.shape[0]) / RATE)
+    scores = np.array([speech_score(w.labels) for w in windows], dtype=np.float32)
+    assert float(np.abs(scores - reference).max()) <= TOLERANCE
+    assert summary.windows == len(windows)
+    assert summary.model_samples == audio.shape[0]
+    assert speech_score(summary.labels) == pytest.approx(float(reference.max()), abs=TOLERANCE)
+
+    # (b) detections lie within silero's speech segments, and cover each of them.
+    assert detections and summary.detections == len(detections)
+    assert all(d.label == "speech" and d.peak_score >= 0.5 for d in detections)
+    for d in detections:
+        assert any(s - SLACK_S <= d.start_s and d.end_s <= e + SLACK_S for s, e in speech), (
+            f"detection {d.start_s:.3f}-{d.end_s:.3f} s outside silero's speech {speech}"
+        )
+    for s, e in speech:
+        inside = [d for d in detections if s - SLACK_S <= d.start_s and d.end_s <= e + SLACK_S]
+        assert inside, f"no detection for silero's speech {s:.3f}-{e:.3f} s"
+        assert abs(inside[0].start_s - s) <= SLACK_S
+        assert abs(inside[-1].end_s - e) <= SLACK_S
+
+
+async def test_silence_gives_no_detection(client: tritone.AsyncClient) -> None:
+    pcm = bytes(3 * RATE * 2)  # 3 s of s16le zeros
+    events = await stream(client, pcm)
+    windows = [e for e in events if isinstance(e, tritone.WindowResult)]
+    assert len(windows) == -(-3 * RATE // HOP)
+    assert not [e for e in events if isinstance(e, tritone.Detection)]
+    assert max(speech_score(w.labels) for w in windows) < 0.5
+    summary = events[-1]
+    assert isinstance(summary, tritone.StreamSummary) and summary.detections == 0
+
+
+async def test_classify_recording_says_speech(client: tritone.AsyncClient, silero: Any) -> None:
+    path = recording_path(RECORDINGS[1])
+    audio = to_float(read_pcm(path))
+    reference = silero_probabilities(silero, audio)
+    result = await client.classify(path, model=MODEL, top_k=1, segments=True)
+    assert result.top is not None and result.top.label == "speech"
+    # Every whole window of the clip is a silero chunk; the clip's score is their maximum.
+    full = (audio.shape[0] + CONTEXT - (CONTEXT + HOP)) // HOP + 1
+    segment_scores = np.array([speech_score(s.labels) for s in result.segments[:full]])
+    assert float(np.abs(segment_scores - reference[:full]).max()) <= TOLERANCE
+    assert result.top.score >= float(reference[:full].max()) - TOLERANCE

@@ -1,0 +1,152 @@
+"""The committed voice-activity model.pt against silero-vad itself.
+
+model.pt is run the way the gateway runs it (64 zeros before the stream, 576-sample windows
+every 512 samples, the LSTM state carried from zeros) and its sigmoid(logits) must equal
+silero-vad's own per-chunk probabilities within 1e-4. Needs the Python package silero-vad
+(6.2.3) and Debian's pocketsphinx-testdata; without them these tests fail, never skip.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+import warnings
+import wave
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+import torch
+
+MODEL_PATH = Path(__file__).resolve().parents[3] / "model_repository/voice-activity/1/model.pt"
+RECORDING = Path(
+    "/usr/share/pocketsphinx/test/data/librivox/sense_and_sensibility_01_austen_64kb-0870.wav"
+)
+RATE = 16_000
+HOP = 512
+CONTEXT = 64
+WINDOW = CONTEXT + HOP
+TOLERANCE = 1e-4
+
+FloatArray = npt.NDArray[np.float32]
+
+
+def _load_jit(path: str) -> Any:
+    with warnings.catch_warnings():
+        # torch >= 2.10 deprecates TorchScript in favour of torch.export: still supported.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return torch.jit.load(path, map_location="cpu")  # type: ignore[no-untyped-call]
+
+
+@pytest.fixture(scope="module")
+def model() -> Any:
+    if not MODEL_PATH.is_file():
+        pytest.fail(f"{MODEL_PATH} is missing: run python recipes/build_voice_activity.py")
+    return _load_jit(str(MODEL_PATH)).eval()
+
+
+@pytest.fixture(scope="module")
+def silero() -> Iterator[Any]:
+    try:
+        silero_vad = importlib.import_module("silero_vad")
+    except ImportError:
+        pytest.fail(
+            "the Python package silero-vad is not installed (pip install silero-vad==6.2.3): "
+            "it is the reference for the voice-activity parity tests"
+        )
+    threads = torch.get_num_threads()  # importing silero_vad sets torch to one thread
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        reference = silero_vad.load_silero_vad()
+    yield reference
+    torch.set_num_threads(threads)
+
+
+def recording() -> FloatArray:
+    if not RECORDING.is_file():
+        pytest.fail(
+            f"{RECORDING} is missing: install the Debian package pocketsphinx-testdata "
+            "(apt-get install pocketsphinx-testdata), real speech for the voice-activity tests"
+        )
+    with wave.open(str(RECORDING), "rb") as f:
+        assert (f.getframerate(), f.getnchannels(), f.getsampwidth()) == (RATE, 1, 2)
+        data = f.readframes(f.getnframes())
+    return (np.frombuffer(data, dtype="<i2") / np.float32(32768.0)).astype(np.float32)
+
+
+def silero_probabilities(silero: Any, audio: FloatArray) -> FloatArray:
+    """silero-vad's own per-chunk probabilities, as its get_speech_timestamps computes them."""
+    silero.reset_states()
+    x = torch.from_numpy(audio)
+    probs = []
+    with torch.inference_mode():
+        for start in range(0, x.shape[0], HOP):
+            chunk = x[start : start + HOP]
+            if chunk.shape[0] < HOP:
+                chunk = torch.nn.functional.pad(chunk, (0, HOP - chunk.shape[0]))
+            probs.append(float(silero(chunk, RATE).item()))
+    return np.asarray(probs, dtype=np.float32)
+
+
+def gateway_windows(audio: FloatArray) -> FloatArray:
+    """64 zeros, then windows padded[k*512 : k*512+576], the last one zero-padded."""
+    n = -(-audio.shape[0] // HOP)
+    padded = np.zeros(CONTEXT + n * HOP, dtype=np.float32)
+    padded[CONTEXT : CONTEXT + audio.shape[0]] = audio
+    return np.stack([padded[k * HOP : k * HOP + WINDOW] for k in range(n)])
+
+
+def model_probabilities(model: Any, streams: list[FloatArray]) -> list[FloatArray]:
+    """Streams of equal length side by side in one batch, the state carried per row."""
+    windows = np.stack([gateway_windows(a) for a in streams], axis=1)  # [windows, B, 576]
+    state = torch.zeros(len(streams), 2, 128)
+    rows = []
+    with torch.inference_mode():
+        for k in range(windows.shape[0]):
+            logits, state = model(torch.from_numpy(windows[k]), state)
+            assert logits.shape == (len(streams), 1) and state.shape == (len(streams), 2, 128)
+            rows.append(torch.sigmoid(logits[:, 0]).numpy())
+    probs = np.stack(rows, axis=1)
+    return [probs[i] for i in range(len(streams))]
+
+
+def test_recording_matches_silero(model: Any, silero: Any) -> None:
+    audio = recording()
+    reference = silero_probabilities(silero, audio)
+    (ours,) = model_probabilities(model, [audio])
+    assert ours.shape == reference.shape
+    assert float(np.abs(ours - reference).max()) <= TOLERANCE
+    # Real speech with pauses: the recording must hold both speech and non-speech windows.
+    assert reference.max() > 0.9 and reference.min() < 0.2
+
+
+def test_noise_and_silence_match_silero_in_one_batch(model: Any, silero: Any) -> None:
+    rng = np.random.default_rng(7)
+    n = 3 * RATE + 100  # ends in a partial, zero-padded window
+    white = rng.standard_normal(n).astype(np.float32)
+    streams = [
+        np.zeros(n, dtype=np.float32),
+        0.01 * white,
+        np.clip(0.3 * white, -1, 1).astype(np.float32),
+        recording()[:n],
+    ]
+    batched = model_probabilities(model, streams)
+    for audio, ours in zip(streams, batched, strict=True):
+        reference = silero_probabilities(silero, audio)
+        assert float(np.abs(ours - reference).max()) <= TOLERANCE
+        (single,) = model_probabilities(model, [audio])
+        assert float(np.abs(ours - single).max()) <= 1e-5
+
+
+def test_rejects_a_wrong_window_length(model: Any) -> None:
+    with pytest.raises(torch.jit.Error, match="waveform must be"):
+        model(torch.zeros(1, HOP), torch.zeros(1, 2, 128))
+
+
+def test_graph_pins_no_device(model: Any) -> None:
+    graph = str(model.inlined_graph)
+    constants = [line for line in graph.splitlines() if "prim::Constant" in line]
+    assert not [c for c in constants if "Device" in c or re.search(r'"(cpu|cuda)', c)]
