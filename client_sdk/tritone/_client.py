@@ -43,6 +43,7 @@ from tritone.types import (
     AudioChunk,
     AudioInput,
     ClassifyResult,
+    Embedding,
     ModelInfo,
     PcmEncoding,
     StreamEvent,
@@ -165,6 +166,15 @@ class AsyncClient:
             self._state = _ClientState.OPENED
         return self._stub
 
+    async def _unary(self, method: str, request: Any, timeout: TimeoutTypes) -> Any:  # noqa: ASYNC109
+        """One unary call with the client's deadline and metadata; errors mapped once."""
+        stub = self._open()
+        deadline = resolve_timeout(timeout, self._timeout)
+        try:
+            return await getattr(stub, method)(request, timeout=deadline, metadata=self._metadata)
+        except grpc.aio.AioRpcError as exc:
+            raise from_grpc_error(exc) from exc
+
     async def classify(
         self,
         audio: AudioInput,
@@ -205,19 +215,49 @@ class AsyncClient:
             >>> result.top.label
             'bark'
         """
-        stub = self._open()
-        deadline = resolve_timeout(timeout, self._timeout)
+        self._check_open()
         request = _convert.classify_request(
             pb.Audio(), model=model, top_k=top_k, segments=segments, activation=activation
         )
         request.audio.CopyFrom(await audio_message(audio, sample_rate))
-        try:
-            response: pb.ClassifyResponse = await stub.Classify(
-                request, timeout=deadline, metadata=self._metadata
-            )
-        except grpc.aio.AioRpcError as exc:
-            raise from_grpc_error(exc) from exc
+        response: pb.ClassifyResponse = await self._unary("Classify", request, timeout)
         return _convert.classify_result(response)
+
+    async def embed(
+        self,
+        audio: AudioInput,
+        *,
+        sample_rate: int | None = None,
+        model: str | None = None,
+        timeout: TimeoutTypes = DEFAULT,  # noqa: ASYNC109 - a gRPC deadline, per the API
+    ) -> Embedding:
+        """The embedding a backbone model (task "embedding") gives one whole clip.
+
+        Args:
+            audio: As for `classify`: a path, encoded bytes, a numpy array or `RawPcm`.
+            sample_rate: Rate of a numpy array, in Hz; required for arrays only.
+            model: An embedding model, e.g. "speaker-embedding"; None means the default.
+            timeout: Deadline in seconds, None for none; left out, the client's.
+
+        Returns:
+            The vector, with the model that answered and what was decoded.
+
+        Raises:
+            InvalidArgumentError: bad audio, or a model that gives labels, not embeddings.
+            ModelNotFoundError: no such model.
+            TritoneError: any other failure, with its `code`.
+
+        Example:
+            >>> a = (await client.embed("alice.wav", model="speaker-embedding")).as_array()
+            >>> b = (await client.embed("bob.wav", model="speaker-embedding")).as_array()
+            >>> float(a @ b)  # cosine: the vectors are unit length
+            0.41
+        """
+        self._check_open()
+        request = _convert.embed_request(model)
+        request.audio.CopyFrom(await audio_message(audio, sample_rate))
+        response: pb.EmbedResponse = await self._unary("Embed", request, timeout)
+        return _convert.embedding(response)
 
     async def list_models(
         self,
@@ -240,14 +280,9 @@ class AsyncClient:
             >>> [m.name for m in await client.list_models()]
             ['speech-commands', 'voice-activity']
         """
-        stub = self._open()
-        deadline = resolve_timeout(timeout, self._timeout)
-        try:
-            response: pb.ListModelsResponse = await stub.ListModels(
-                pb.ListModelsRequest(), timeout=deadline, metadata=self._metadata
-            )
-        except grpc.aio.AioRpcError as exc:
-            raise from_grpc_error(exc) from exc
+        response: pb.ListModelsResponse = await self._unary(
+            "ListModels", pb.ListModelsRequest(), timeout
+        )
         return tuple(_convert.model_info(m) for m in response.models)
 
     async def get_model(
@@ -273,16 +308,12 @@ class AsyncClient:
             >>> (await client.get_model("speech-commands")).sample_rate
             16000
         """
-        stub = self._open()
-        deadline = resolve_timeout(timeout, self._timeout)
+        self._check_open()
         if not isinstance(name, str) or not name:
             raise invalid_argument(f"name must be a non-empty model name, got {name!r}")
-        try:
-            response: pb.ModelInfo = await stub.GetModel(
-                pb.GetModelRequest(name=name), timeout=deadline, metadata=self._metadata
-            )
-        except grpc.aio.AioRpcError as exc:
-            raise from_grpc_error(exc) from exc
+        response: pb.ModelInfo = await self._unary(
+            "GetModel", pb.GetModelRequest(name=name), timeout
+        )
         return _convert.model_info(response)
 
     def stream_classify(
@@ -518,6 +549,19 @@ class Client:
                 activation=activation,
                 timeout=timeout,
             )
+        )
+
+    @_doc_from(AsyncClient.embed)
+    def embed(
+        self,
+        audio: AudioInput,
+        *,
+        sample_rate: int | None = None,
+        model: str | None = None,
+        timeout: TimeoutTypes = DEFAULT,
+    ) -> Embedding:
+        return self._run(
+            self._async.embed(audio, sample_rate=sample_rate, model=model, timeout=timeout)
         )
 
     @_doc_from(AsyncClient.list_models)

@@ -13,6 +13,7 @@ from tritone.types import (
     Activation,
     ClassifyResult,
     Detection,
+    Embedding,
     LabelScore,
     ModelInfo,
     PcmEncoding,
@@ -77,6 +78,10 @@ def classify_request(
         segments=bool(segments),
         activation=activation_to_proto(activation),
     )
+
+
+def embed_request(model: str | None) -> pb.EmbedRequest:
+    return pb.EmbedRequest(model=_model_name(model))
 
 
 def stream_config_request(
@@ -152,6 +157,17 @@ def classify_result(resp: pb.ClassifyResponse) -> ClassifyResult:
         input_frames=resp.input_frames,
         input_sample_rate=resp.input_sample_rate,
         segments=tuple(Segment(s.start_s, s.end_s, _labels(s.labels)) for s in resp.segments),
+    )
+
+
+def embedding(resp: pb.EmbedResponse) -> Embedding:
+    return Embedding(
+        vector=tuple(resp.embedding),
+        model=resp.model,
+        model_version=resp.model_version,
+        duration_s=resp.duration_s,
+        input_frames=resp.input_frames,
+        input_sample_rate=resp.input_sample_rate,
     )
 
 

@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import numpy as np
 import numpy.typing as npt
 
 __all__ = [
@@ -18,6 +19,7 @@ __all__ = [
     "AudioChunk",
     "AudioInput",
     "ClassifyResult",
+    "Embedding",
     "Detection",
     "LabelScore",
     "ModelInfo",
@@ -115,6 +117,28 @@ class ClassifyResult:
     def top(self) -> LabelScore | None:
         """The best label, or None when the model returned no labels."""
         return self.labels[0] if self.labels else None
+
+
+@dataclass(frozen=True, slots=True)
+class Embedding:
+    """The embedding a backbone model gives one clip."""
+
+    vector: tuple[float, ...]
+    """The embedding itself (L2-normalised if the model normalises)."""
+    model: str
+    """The model that answered."""
+    model_version: str
+    """Its version."""
+    duration_s: float
+    """Duration of the decoded clip."""
+    input_frames: int
+    """Frames decoded from the input, at the input's own rate."""
+    input_sample_rate: int
+    """Sample rate of the input as decoded."""
+
+    def as_array(self) -> npt.NDArray[np.float32]:
+        """The vector as a float32 numpy array, for cosine similarity and the like."""
+        return np.asarray(self.vector, dtype=np.float32)
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,6 +4,7 @@ A worker owns one end of a socket pair and loops: receive a job, decode it with
 `audio.decode_encoded`, send the result. Messages are length-prefixed frames (8-byte
 big-endian length, then the payload):
 
+    worker -> parent   JSON {"ready": true}   once, when it has imported what it needs
     parent -> worker   JSON {"limits": {...AudioLimits fields}, "fault": (tests only)}
                        then the encoded file bytes
     worker -> parent   JSON {"accepted": true}   once the whole job has arrived, then
@@ -142,6 +143,10 @@ def worker_main(sock: socket.socket) -> None:
 
     sock.setblocking(True)
     with sock:
+        try:
+            send_json(sock, {"ready": True})
+        except OSError:
+            return
         while True:
             try:
                 header = json.loads(recv_frame(sock, MAX_HEADER_BYTES))

@@ -18,13 +18,14 @@ from tritone_server.audio import (
     pcm_to_float,
 )
 from tritone_server.errors import InvalidRequest, LimitExceeded
-from tritone_server.inference import Inference
+from tritone_server.inference import ClipScores, Inference
 from tritone_server.metrics import Metrics, current_model
 from tritone_server.models import Activation, Catalogue, ModelSpec
-from tritone_server.scoring import top_k
+from tritone_server.scoring import FloatArray, top_k
 from tritone_server.streams import LiveStream, StreamOptions
 
 DEFAULT_TOP_K = 5
+EMBEDDING_OUTPUT = "embedding"
 
 Ranked = list[tuple[str, float]]
 
@@ -44,6 +45,15 @@ class ClipResult:
     spec: ModelSpec
     labels: Ranked
     segments: list[tuple[float, float, Ranked]]
+    duration_s: float
+    input_frames: int
+    input_sample_rate: int
+
+
+@dataclass(frozen=True, slots=True)
+class EmbedResult:
+    spec: ModelSpec
+    embedding: FloatArray
     duration_s: float
     input_frames: int
     input_sample_rate: int
@@ -101,10 +111,10 @@ class DataPlane:
         timeout_s: float | None = None,
     ) -> ClipResult:
         spec = self.model(model)
+        if spec.output_name == EMBEDDING_OUTPUT:
+            raise InvalidRequest(f"model {spec.name!r} gives embeddings, not labels; use Embed")
         k = resolve_top_k(top_k_requested, spec)
-        decoded = await self.decode(audio, spec.name)
-        clip = await self.inference.classify_clip(spec, decoded, activation, timeout_s=timeout_s)
-        self.metrics.audio_seconds.labels(spec.name).inc(decoded.duration_s)
+        decoded, clip = await self._run_clip(spec, audio, activation, timeout_s)
         spans = []
         if segments:
             for i, row in enumerate(clip.window_scores):
@@ -118,6 +128,33 @@ class DataPlane:
             input_frames=decoded.frames,
             input_sample_rate=decoded.sample_rate,
         )
+
+    async def embed(
+        self, model: str, audio: ClipAudio, *, timeout_s: float | None = None
+    ) -> EmbedResult:
+        spec = self.model(model)
+        if spec.output_name != EMBEDDING_OUTPUT:
+            raise InvalidRequest(f"model {spec.name!r} gives labels, not embeddings; use Classify")
+        decoded, clip = await self._run_clip(spec, audio, "none", timeout_s)
+        return EmbedResult(
+            spec=spec,
+            embedding=clip.scores,
+            duration_s=decoded.duration_s,
+            input_frames=decoded.frames,
+            input_sample_rate=decoded.sample_rate,
+        )
+
+    async def _run_clip(
+        self,
+        spec: ModelSpec,
+        audio: ClipAudio,
+        activation: Activation | None,
+        timeout_s: float | None,
+    ) -> tuple[DecodedAudio, ClipScores]:
+        decoded = await self.decode(audio, spec.name)
+        clip = await self.inference.classify_clip(spec, decoded, activation, timeout_s=timeout_s)
+        self.metrics.audio_seconds.labels(spec.name).inc(decoded.duration_s)
+        return decoded, clip
 
     def open_stream(self, model: str, fmt: PcmFormat, options: StreamOptions) -> LiveStream:
         spec = self.model(model)

@@ -166,6 +166,23 @@ class AudioClassificationService(pb_grpc.AudioClassificationServicer):
             input_sample_rate=result.input_sample_rate,
         )
 
+    async def Embed(
+        self, request: pb.EmbedRequest, context: grpc.aio.ServicerContext
+    ) -> pb.EmbedResponse:
+        result = await self.dataplane.embed(
+            request.model,
+            clip_audio(request.audio, self.dataplane.limits),
+            timeout_s=context.time_remaining(),
+        )
+        return pb.EmbedResponse(
+            model=result.spec.name,
+            model_version=result.spec.version,
+            embedding=result.embedding.tolist(),
+            duration_s=result.duration_s,
+            input_frames=result.input_frames,
+            input_sample_rate=result.input_sample_rate,
+        )
+
     async def StreamClassify(
         self,
         request_iterator: AsyncIterable[pb.StreamClassifyRequest],

@@ -68,3 +68,10 @@ async def test_stream_with_an_impossible_rate_is_invalid_argument(
             pass
     assert caught.value.code is StatusCode.INVALID_ARGUMENT
     await assert_still_serving(client)
+
+
+async def test_embed_on_a_labelling_model_is_invalid_argument(client: tritone.AsyncClient) -> None:
+    with pytest.raises(tritone.InvalidArgumentError) as caught:
+        await client.embed(tone(FREQS[0], 0.5, 16000), sample_rate=16000, model="tones")
+    assert "Classify" in caught.value.details
+    await assert_still_serving(client)
