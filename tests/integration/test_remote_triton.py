@@ -1,0 +1,49 @@
+"""``--triton-url``: the gateway in front of a Triton it did not start, and losing it."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from support.gateway import REPO, start_gateway
+from support.tones import FREQS, LABELS, tone
+
+import tritone
+from tritone.errors import StatusCode
+from tritone_server.triton_local import LocalTriton
+
+
+async def health(target: str) -> int:
+    async with grpc.aio.insecure_channel(target) as channel:
+        reply = await health_pb2_grpc.HealthStub(channel).Check(
+            health_pb2.HealthCheckRequest(service=""), timeout=5
+        )
+        return int(reply.status)
+
+
+async def test_gateway_serves_an_existing_triton_and_reports_losing_it() -> None:
+    triton = LocalTriton(REPO / "model_repository")
+    endpoints = await triton.__aenter__()
+    try:
+        with start_gateway("--triton-url", endpoints.grpc_url) as gateway:
+            async with tritone.AsyncClient(gateway.target, retries=0) as client:
+                audio = tone(FREQS[7], 0.5, 16000)
+                result = await client.classify(audio, sample_rate=16000, model="tones")
+                assert result.labels[0].label == LABELS[7]
+
+                await triton.__aexit__(None, None, None)
+                deadline = time.monotonic() + 30
+                while await health(gateway.target) == health_pb2.HealthCheckResponse.SERVING:
+                    assert time.monotonic() < deadline, "health still SERVING without Triton"
+                    await asyncio.sleep(0.5)
+                try:
+                    await client.classify(audio, sample_rate=16000, model="tones", timeout=20)
+                except tritone.UnavailableError as exc:
+                    assert exc.code is StatusCode.UNAVAILABLE
+                else:
+                    raise AssertionError("classify must fail with UNAVAILABLE without Triton")
+                assert gateway.process.poll() is None, "the gateway must keep running"
+    finally:
+        await triton.__aexit__(None, None, None)
