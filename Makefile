@@ -3,21 +3,34 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# Debian packages: real human speech for the model tests, and the synthesizers recipes use.
+SYSTEM_PACKAGES := pocketsphinx-testdata espeak-ng flite
 PROTO_OUT := client_sdk/tritone/_proto/audio_classification_pb2.py
 PROTOS := $(wildcard protos/tritone/v1/*.proto)
 
-.PHONY: install protos serve test lint typecheck unit integration models bench clean
+.PHONY: install system-packages protos serve test lint typecheck unit integration models bench clean
 
 install: $(STAMP) $(PROTO_OUT)
 
 # torch is pinned here: any other torch requirement pulls a multi-GB CUDA build.
+# Resemblyzer goes in with --no-deps: its metadata asks for webrtcvad (a source build) and the
+# `typing` backport; webrtcvad-wheels (in the recipes extra) provides the module instead.
 $(STAMP): pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet torch==2.13.0 "numpy<2" grpcio-tools==1.81.1 "setuptools>=69"
 	$(PY) tools/gen_protos.py >/dev/null
-	$(PY) -m pip install --quiet --no-build-isolation -e ".[server,dev]"
+	$(PY) -m pip install --quiet --no-build-isolation -e ".[server,dev,recipes]"
+	$(PY) -m pip install --quiet --no-deps Resemblyzer==0.1.4
 	touch $(STAMP)
+
+# Only tests and recipes need these; `make serve` does not (and needs no root).
+system-packages:
+	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages: $$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
 
 $(PROTO_OUT): $(PROTOS) tools/gen_protos.py | $(STAMP)
 	$(PY) tools/gen_protos.py >/dev/null
@@ -35,17 +48,19 @@ lint: install
 typecheck: install
 	$(VENV)/bin/mypy
 
-unit: install
+unit: install system-packages
 	$(VENV)/bin/pytest -q tests/unit
 
-integration: install
+integration: install system-packages
 	$(VENV)/bin/pytest -q tests/integration
 
-test: lint typecheck
+test: lint typecheck system-packages
 	$(VENV)/bin/pytest -q
 
-models: install
+models: install system-packages
 	$(PY) recipes/build_tones.py
+	$(PY) recipes/build_voice_activity.py
+	$(PY) recipes/build_speaker_embedding.py
 
 bench: install
 	$(PY) benchmarks/stream_load.py

@@ -24,9 +24,9 @@ import grpc
 from aiohttp import web
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+
 from tritone._proto import audio_classification_pb2 as pb
 from tritone._proto import audio_classification_pb2_grpc as pb_grpc
-
 from tritone_server.audio import DecodePool
 from tritone_server.backends.triton import TritonBackend
 from tritone_server.dataplane import DataPlane

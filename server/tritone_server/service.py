@@ -8,9 +8,9 @@ import time
 from collections.abc import AsyncIterable, AsyncIterator, Sequence
 
 import grpc
+
 from tritone._proto import audio_classification_pb2 as pb
 from tritone._proto import audio_classification_pb2_grpc as pb_grpc
-
 from tritone_server.audio import AudioLimits, PcmEncoding, PcmFormat
 from tritone_server.dataplane import ClipAudio, DataPlane, RawPcmAudio
 from tritone_server.errors import InvalidRequest

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 import pytest_asyncio
+
 import tritone
 from support.gateway import GatewayStartError, RunningGateway, start_gateway
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 import tritone
 from support.tones import FREQS, LABELS, encode, to_s16le, tone
 

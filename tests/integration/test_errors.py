@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 import tritone
 from support.tones import FREQS, LABELS, to_s16le, tone
 from tritone.errors import StatusCode

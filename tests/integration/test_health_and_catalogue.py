@@ -6,8 +6,9 @@ import json
 import urllib.request
 
 import grpc
-import tritone
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+import tritone
 from support.gateway import RunningGateway
 from support.tones import LABELS
 

@@ -9,10 +9,10 @@ import pytest
 import requests
 from huggingface_hub import AsyncInferenceClient, InferenceClient
 from prometheus_client.parser import text_string_to_metric_families
-from support.gateway import RunningGateway
-from support.tones import FREQS, LABELS, encode, tone
 
 import tritone
+from support.gateway import RunningGateway
+from support.tones import FREQS, LABELS, encode, tone
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,7 @@ import pytest
 from tritonclient.grpc import InferInput, InferRequestedOutput
 from tritonclient.grpc.aio import InferenceServerClient
 from tritonclient.utils import InferenceServerException
+
 from tritone_server.triton_local import LocalTriton, TritonStartError
 
 pytestmark = pytest.mark.integration

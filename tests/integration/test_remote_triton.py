@@ -7,10 +7,10 @@ import time
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from support.gateway import REPO, start_gateway
-from support.tones import FREQS, LABELS, tone
 
 import tritone
+from support.gateway import REPO, start_gateway
+from support.tones import FREQS, LABELS, tone
 from tritone.errors import StatusCode
 from tritone_server.triton_local import LocalTriton
 

@@ -6,6 +6,7 @@ import asyncio
 
 import numpy as np
 import pytest
+
 import tritone
 from support.tones import LABELS, chunks, to_s16le, tone_sequence
 

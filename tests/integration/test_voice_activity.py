@@ -10,21 +10,20 @@ from __future__ import annotations
 
 import importlib
 import warnings
-import wave
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import pytest
 import torch
+
 import tritone
+from support.recordings import read_pcm, recording_path
 
 pytestmark = pytest.mark.integration
 
 MODEL = "voice-activity"
-TESTDATA = Path("/usr/share/pocketsphinx/test/data")
 # Two words apart (two speech segments), and a long read sentence (one segment, with dips).
 RECORDINGS = ["cards/004.wav", "librivox/sense_and_sensibility_01_austen_64kb-0890.wav"]
 RATE = 16_000
@@ -57,22 +56,6 @@ def silero(silero_vad: Any) -> Iterator[Any]:
         model = silero_vad.load_silero_vad()
     yield model
     torch.set_num_threads(threads)
-
-
-def recording_path(name: str) -> Path:
-    path = TESTDATA / name
-    if not path.is_file():
-        pytest.fail(
-            f"{path} is missing: install the Debian package pocketsphinx-testdata "
-            "(apt-get install pocketsphinx-testdata), real speech for the voice-activity tests"
-        )
-    return path
-
-
-def read_pcm(path: Path) -> bytes:
-    with wave.open(str(path), "rb") as f:
-        assert (f.getframerate(), f.getnchannels(), f.getsampwidth()) == (RATE, 1, 2)
-        return f.readframes(f.getnframes())
 
 
 def to_float(pcm: bytes) -> FloatArray:

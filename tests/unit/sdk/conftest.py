@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import grpc
 import grpc.aio
 import pytest
+
 import tritone
 from tritone._proto import audio_classification_pb2 as pb
 from tritone._proto import audio_classification_pb2_grpc as pb_grpc

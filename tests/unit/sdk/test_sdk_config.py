@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import grpc
 import grpc.aio
 import pytest
+
 import tritone
 from tritone._config import DEFAULT_MAX_MESSAGE_BYTES, channel_options
 from tritone._proto import audio_classification_pb2_grpc as pb_grpc

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import grpc
 import pytest
+
 import tritone
 from tritone._config import DEFAULT, resolve_timeout
 from tritone.errors import from_grpc_error

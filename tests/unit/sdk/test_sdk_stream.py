@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
+
 import tritone
 from tritone._proto import audio_classification_pb2 as pb
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
+
 import tritone
 
 if TYPE_CHECKING:

@@ -17,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 import soundfile as sf
+
 from tritone_server import audio
 from tritone_server.audio import (
     AudioError,
@@ -477,6 +478,10 @@ async def test_pool_survives_a_crashing_worker(pool: DecodePool) -> None:
     pool._fault = None
     results = await asyncio.gather(*(pool.decode(data) for _ in range(4)))
     assert all(r.frames == 8000 for r in results)
+    for _ in range(200):  # the replacement joins once it has started
+        if len(pool.worker_pids) == 2:
+            break
+        await asyncio.sleep(0.05)
     assert len(pool.worker_pids) == 2
 
 

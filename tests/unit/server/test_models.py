@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from support.fake_backend import LABELS, LevelsBackend, config
 from tritone_server.errors import BackendUnavailable, ModelNotFound
 from tritone_server.models import Catalogue, ModelConfigError, spec_from_config

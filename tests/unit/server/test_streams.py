@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+
 from support.fake_backend import LevelsBackend, config
 from tritone_server.audio import AudioError, PcmEncoding, PcmFormat
 from tritone_server.errors import InvalidRequest

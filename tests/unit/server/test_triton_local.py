@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+
 from tritone_server.triton_local import (
     TritonInstall,
     derive_python_backend_repository,
