@@ -316,6 +316,40 @@ class AsyncClient:
         )
         return _convert.model_info(response)
 
+    async def load_model(
+        self,
+        name: str,
+        *,
+        timeout: TimeoutTypes = DEFAULT,  # noqa: ASYNC109 - a gRPC deadline
+    ) -> ModelInfo:
+        """Load (or reload) a model directory from the server's model repository.
+
+        How a model written by `tritone train` or `tritone import-hf` becomes servable
+        without restarting the gateway or Triton.
+
+        Args:
+            name: The model's directory name in the repository.
+            timeout: Deadline in seconds, None for none; left out, the client's.
+
+        Returns:
+            The loaded model's description.
+
+        Raises:
+            InvalidArgumentError: a bad name, or a Triton that does not allow loading.
+            TritoneError: any other failure (e.g. INTERNAL when Triton cannot load it).
+
+        Example:
+            >>> (await client.load_model("my-speakers")).labels
+            ('alice', 'bob', 'unknown')
+        """
+        self._check_open()
+        if not isinstance(name, str) or not name:
+            raise invalid_argument(f"name must be a non-empty model name, got {name!r}")
+        response: pb.ModelInfo = await self._unary(
+            "LoadModel", pb.LoadModelRequest(name=name), timeout
+        )
+        return _convert.model_info(response)
+
     def stream_classify(
         self,
         chunks: Iterable[AudioChunk] | AsyncIterable[AudioChunk] | None = None,
@@ -563,6 +597,10 @@ class Client:
         return self._run(
             self._async.embed(audio, sample_rate=sample_rate, model=model, timeout=timeout)
         )
+
+    @_doc_from(AsyncClient.load_model)
+    def load_model(self, name: str, *, timeout: TimeoutTypes = DEFAULT) -> ModelInfo:
+        return self._run(self._async.load_model(name, timeout=timeout))
 
     @_doc_from(AsyncClient.list_models)
     def list_models(self, *, timeout: TimeoutTypes = DEFAULT) -> tuple[ModelInfo, ...]:

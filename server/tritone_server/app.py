@@ -30,7 +30,7 @@ from tritone._proto import audio_classification_pb2_grpc as pb_grpc
 from tritone_server.audio import DecodePool
 from tritone_server.backends.triton import TritonBackend
 from tritone_server.dataplane import DataPlane
-from tritone_server.errors import BackendUnavailable
+from tritone_server.errors import BackendUnavailable, ModelNotFound
 from tritone_server.http import build_app
 from tritone_server.inference import Inference
 from tritone_server.interceptors import AccessLogInterceptor, ErrorInterceptor, MetricsInterceptor
@@ -64,6 +64,7 @@ class Gateway:
         self._runner: web.AppRunner | None = None
         self._bringup: asyncio.Task[None] | None = None
         self.backend: TritonBackend | None = None
+        self.local_triton: LocalTriton | None = None
 
     async def __aenter__(self) -> Gateway:
         try:
@@ -164,10 +165,15 @@ class Gateway:
         async with contextlib.AsyncExitStack() as stack:
             urls = s.triton_urls
             if not urls:
+                # Explicit model control (every model still loaded at start) lets LoadModel
+                # add a model trained while the gateway runs.
                 local = LocalTriton(
-                    s.model_repository, startup_timeout_s=s.triton_startup_timeout_s
+                    s.model_repository,
+                    startup_timeout_s=s.triton_startup_timeout_s,
+                    model_control_explicit=True,
                 )
                 endpoints = await stack.enter_async_context(local)
+                self.local_triton = local
                 urls = (endpoints.grpc_url,)
             self.triton_urls = urls
             backend = await stack.enter_async_context(
@@ -234,6 +240,17 @@ class _LazyBackend:
 
     async def infer(self, *args: Any, **kwargs: Any) -> Any:
         return await self._backend().infer(*args, **kwargs)
+
+    async def load_model(self, name: str) -> None:
+        """Refresh a local Triton's derived copy of the model, then have Triton load it."""
+        backend = self._backend()
+        local = self._gateway.local_triton
+        if local is not None:
+            try:
+                await asyncio.to_thread(local.refresh_model, name)
+            except ValueError as exc:
+                raise ModelNotFound(str(exc)) from exc
+        await backend.load_model(name)
 
     async def model_configs(self) -> Any:
         return await self._backend().model_configs()

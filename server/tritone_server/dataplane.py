@@ -6,7 +6,9 @@ The skins only translate their wire format to these calls and the results back.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import re
 from dataclasses import dataclass
 
 from tritone_server.audio import (
@@ -23,6 +25,8 @@ from tritone_server.metrics import Metrics, current_model
 from tritone_server.models import Activation, Catalogue, ModelSpec
 from tritone_server.scoring import FloatArray, top_k
 from tritone_server.streams import LiveStream, StreamOptions
+
+_MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 DEFAULT_TOP_K = 5
 EMBEDDING_OUTPUT = "embedding"
@@ -80,6 +84,7 @@ class DataPlane:
         self.limits = limits
         self.decode_pool = decode_pool
         self.metrics = metrics or inference.metrics
+        self._loading = asyncio.Lock()  # Triton loads and catalogue reloads in turn
 
     def model(self, name: str) -> ModelSpec:
         """A ready model, named in the metrics of the request in progress."""
@@ -155,6 +160,17 @@ class DataPlane:
         clip = await self.inference.classify_clip(spec, decoded, activation, timeout_s=timeout_s)
         self.metrics.audio_seconds.labels(spec.name).inc(decoded.duration_s)
         return decoded, clip
+
+    async def load_model(self, name: str) -> ModelSpec:
+        """Load (or reload) a model directory from the repository; no restart needed."""
+        if not _MODEL_NAME.fullmatch(name or ""):
+            raise InvalidRequest(
+                f"model name {name!r} must be letters, digits, '.', '_' or '-' (a directory name)"
+            )
+        async with self._loading:
+            await self.inference.backend.load_model(name)
+            await self.catalogue.reload(self.inference.backend)
+        return self.catalogue.lookup(name)
 
     def open_stream(self, model: str, fmt: PcmFormat, options: StreamOptions) -> LiveStream:
         spec = self.model(model)

@@ -225,6 +225,11 @@ class AudioClassificationService(pb_grpc.AudioClassificationServicer):
     ) -> pb.ListModelsResponse:
         return pb.ListModelsResponse(models=[model_info(s) for s in self.dataplane.catalogue.all()])
 
+    async def LoadModel(
+        self, request: pb.LoadModelRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ModelInfo:
+        return model_info(await self.dataplane.load_model(request.name))
+
     async def GetModel(
         self, request: pb.GetModelRequest, context: grpc.aio.ServicerContext
     ) -> pb.ModelInfo:

@@ -40,7 +40,7 @@ import socket
 import sys
 import sysconfig
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -272,13 +272,16 @@ def _link_or_symlink(src: Path, dest: Path) -> None:
         dest.symlink_to(src.resolve())
 
 
-def derive_python_backend_repository(src: Path, dest: Path, *, use_gpu: bool) -> list[str]:
+def derive_python_backend_repository(
+    src: Path, dest: Path, *, use_gpu: bool, only: Iterable[str] | None = None
+) -> list[str]:
     """Write a python-backend twin of the TorchScript repository `src` into `dest`.
 
     For each model directory of `src` that has a config.pbtxt: the rewritten config (see
     `to_python_backend_config`), the other top-level files (labels.txt, ...) and, for each
     numeric version directory, its TorchScript file linked as `model.pt` next to a copy of
     the generic python-backend `model.py`. A model already in `dest` is replaced.
+    With `only`, just those models are written (a model added or rebuilt while Triton runs).
 
     Returns:
         The model names, sorted.
@@ -290,8 +293,11 @@ def derive_python_backend_repository(src: Path, dest: Path, *, use_gpu: bool) ->
         raise ValueError(f"model repository {src} is not a directory")
     dest.mkdir(parents=True, exist_ok=True)
     names = []
+    wanted = None if only is None else set(only)
     for model_dir in sorted(p for p in src.iterdir() if (p / "config.pbtxt").is_file()):
         name = model_dir.name
+        if wanted is not None and name not in wanted:
+            continue
         text = (model_dir / "config.pbtxt").read_text(encoding="utf-8")
         filename = _default_model_filename(text) or "model.pt"
         config = to_python_backend_config(text, use_gpu=use_gpu, model=name)
@@ -430,6 +436,7 @@ class LocalTriton:
         self._log_verbose = log_verbose
         self._explicit = model_control_explicit
         self._use_gpu = use_gpu
+        self._gpu = False  # what was decided at start
         self._install = install
         self._dir: Path | None = None
         self._owns_dir = False
@@ -491,6 +498,7 @@ class LocalTriton:
         use_gpu = self._use_gpu
         if use_gpu is None:
             use_gpu = await _cuda_available()
+        self._gpu = use_gpu
         repository, backends = await asyncio.to_thread(self._prepare, install, use_gpu)
         self._shm_prefix = f"tritone_{os.getpid()}_{secrets.token_hex(4)}_"
         loop = asyncio.get_running_loop()
@@ -531,6 +539,18 @@ class LocalTriton:
             shutil.rmtree(repository)
         self._models = derive_python_backend_repository(self._source, repository, use_gpu=use_gpu)
         return repository, _build_backend_dir(install, self._dir / "backends")
+
+    def refresh_model(self, name: str) -> None:
+        """Derive model `name` again from the source repository (before Triton loads it)."""
+        if self._dir is None:
+            raise TritonStartError("the local Triton is not running")
+        if not (self._source / name / "config.pbtxt").is_file():
+            raise ValueError(f"model {name!r} has no config.pbtxt in {self._source}")
+        derive_python_backend_repository(
+            self._source, self._dir / "model_repository", use_gpu=self._gpu, only=[name]
+        )
+        if name not in self._models:
+            self._models = sorted([*self._models, name])
 
     def _port_clash(self) -> bool:
         return any("address already in use" in line.lower() for line in self._output)

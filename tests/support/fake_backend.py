@@ -53,6 +53,7 @@ class LevelsBackend:
     def __init__(self, configs: Sequence[dict[str, Any]]) -> None:
         self.configs = list(configs)
         self.calls: list[tuple[str, int]] = []
+        self.loaded: list[str] = []
 
     async def infer(
         self,
@@ -78,6 +79,9 @@ class LevelsBackend:
 
     async def model_configs(self) -> list[tuple[dict[str, Any], str, bool]]:
         return [(c, "1", True) for c in self.configs]
+
+    async def load_model(self, name: str) -> None:
+        self.loaded.append(name)
 
     async def is_ready(self) -> bool:
         return True

@@ -25,6 +25,10 @@ class InferenceBackend(Protocol):
         """(config JSON, version, ready) for each model in the repository."""
         ...
 
+    async def load_model(self, name: str) -> None:
+        """Load or reload a model from the backend's repository."""
+        ...
+
     async def is_ready(self) -> bool:
         """Whether at least one endpoint is live and ready."""
         ...

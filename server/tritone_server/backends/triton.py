@@ -160,6 +160,22 @@ class TritonBackend:
                 endpoint.benched_until = time.monotonic() + BENCH_S
         raise BackendUnavailable(f"no Triton endpoint answered: {last}")
 
+    async def load_model(self, name: str) -> None:
+        """Load or reload a model on every endpoint (Triton in explicit model control)."""
+        for endpoint in self._endpoints:
+            try:
+                await endpoint.next_client().load_model(name)
+            except InferenceServerException as exc:
+                message = exc.message() or str(exc)
+                if "explicit" in message.lower() or "polling" in message.lower():
+                    raise InvalidRequest(
+                        f"Triton at {endpoint.url} does not allow loading models: start it "
+                        "with --model-control-mode=explicit"
+                    ) from exc
+                raise BackendFailed(
+                    f"Triton at {endpoint.url} could not load model {name!r}: {message}"
+                ) from exc
+
     async def endpoint_health(self) -> dict[str, bool]:
         """Readiness of every endpoint; a ready endpoint comes off the bench at once."""
 
