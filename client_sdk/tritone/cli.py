@@ -38,7 +38,26 @@ from tritone.types import (
 __all__ = ["main"]
 
 DEFAULT_TARGET = "127.0.0.1:50051"
-_SERVER_EXTRA_HINT = "the server needs the [server] extra: pip install 'tritone[server]'"
+# Commands that live in other modules (heavy ones behind an extra); every argument after the
+# command's name goes to that module's ``main(argv) -> int``.
+_DELEGATED: dict[str, tuple[str, str, str]] = {
+    "serve": ("tritone_server.app", "server", "run the gateway; arguments go to the server"),
+    "train": (
+        "tritone_server.training.cli",
+        "train",
+        "train a classifier head on a backbone and write a model directory",
+    ),
+    "import-hf": (
+        "tritone_server.hf_import.cli",
+        "hf",
+        "convert a local Hugging Face audio-classification checkpoint into a model",
+    ),
+    "evaluate": (
+        "tritone.evaluate",
+        "",
+        "classify a labelled folder or CSV through the server; accuracy, P/R/F1",
+    ),
+}
 
 
 class _CliError(Exception):
@@ -48,8 +67,8 @@ class _CliError(Exception):
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``tritone`` command; returns the exit status."""
     args_list = list(sys.argv[1:] if argv is None else argv)
-    if args_list[:1] == ["serve"]:
-        return _serve(args_list[1:])
+    if args_list[:1] and args_list[0] in _DELEGATED:
+        return _delegate(args_list[0], args_list[1:])
     parser = _parser()
     args = parser.parse_args(args_list)
     if args.command is None:
@@ -67,13 +86,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 1
 
 
-def _serve(rest: list[str]) -> int:
+def _delegate(command: str, rest: list[str]) -> int:
+    module_name, extra, _ = _DELEGATED[command]
     try:
-        app: Any = importlib.import_module("tritone_server.app")
-    except ImportError:
-        print(_SERVER_EXTRA_HINT, file=sys.stderr)
-        return 2
-    status: int = app.main(rest)
+        module: Any = importlib.import_module(module_name)
+    except ImportError as exc:
+        if extra:
+            print(
+                f"tritone {command} needs the [{extra}] extra: pip install 'tritone[{extra}]' "
+                f"({exc.name} is missing)",
+                file=sys.stderr,
+            )
+            return 2
+        raise
+    status: int = module.main(rest)
     return status
 
 
@@ -94,11 +120,9 @@ def _parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(prog="tritone", description="Tritone audio classification")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    sub.add_parser(
-        "serve",
-        help="run the gateway (needs tritone[server]); arguments go to the server",
-        add_help=False,
-    )
+    for command, (_, extra, help_text) in _DELEGATED.items():
+        needs = f" (needs tritone[{extra}])" if extra else ""
+        sub.add_parser(command, help=help_text + needs, add_help=False)
 
     classify = sub.add_parser("classify", parents=[common], help="classify whole audio files")
     classify.add_argument("files", nargs="+", metavar="FILE")
