@@ -15,6 +15,7 @@ import numpy.typing as npt
 
 from tritone_server.audio import DecodedAudio, frame_windows, resample, to_mono
 from tritone_server.backends.base import InferenceBackend
+from tritone_server.errors import InvalidRequest
 from tritone_server.metrics import Metrics
 from tritone_server.models import Activation, ModelSpec
 from tritone_server.scoring import FloatArray, activate, pool
@@ -119,6 +120,12 @@ class Inference:
     ) -> ClipScores:
         mono = await prepare(audio, spec.sample_rate)
         samples = int(mono.shape[0])
+        if samples < spec.min_samples:
+            raise InvalidRequest(
+                f"the audio is {audio.duration_s:.4f} s ({samples} samples at "
+                f"{spec.sample_rate} Hz); model {spec.name!r} needs at least "
+                f"{spec.min_samples} samples ({spec.min_samples / spec.sample_rate:.4f} s)"
+            )
         if spec.context_samples:
             mono = np.concatenate([np.zeros(spec.context_samples, dtype=np.float32), mono])
         windows, starts = frame_windows(mono, spec.window_samples, spec.hop_samples)

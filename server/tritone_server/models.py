@@ -55,6 +55,8 @@ class ModelSpec:
     states: tuple[StateTensor, ...] = ()
     context_samples: int = 0
     """Leading samples of each window that repeat the audio before it (zeros at the start)."""
+    min_samples: int = 0
+    """Shortest audio the model accepts, at its rate (e.g. wav2vec2's 400)."""
     description: str = ""
     ready: bool = True
 
@@ -120,6 +122,9 @@ def spec_from_config(config: Mapping[str, Any], version: str, ready: bool = True
     hop = _required_int(config, "hop_samples")
     if window > 0 and hop == 0:
         raise ModelConfigError("parameter 'hop_samples' must be positive with a window")
+    min_samples = _optional_int(config, "min_samples")
+    if window and min_samples > window:
+        raise ModelConfigError("parameter 'min_samples' is larger than the window")
     context = _optional_int(config, "context_samples")
     if context and context >= window:
         raise ModelConfigError("parameter 'context_samples' must be smaller than the window")
@@ -145,6 +150,7 @@ def spec_from_config(config: Mapping[str, Any], version: str, ready: bool = True
         max_batch_size=max_batch,
         states=states,
         context_samples=context,
+        min_samples=min_samples,
         description=_param(config, "description") or "",
         ready=ready,
     )
