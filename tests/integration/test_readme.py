@@ -12,6 +12,7 @@ from support.tones import encode, tone
 
 README = (REPO / "README.md").read_text()
 DEFAULT_TARGET = "127.0.0.1:50051"
+DEFAULT_HTTP = "http://127.0.0.1:8080"
 
 
 def blocks(language: str) -> list[str]:
@@ -19,7 +20,7 @@ def blocks(language: str) -> list[str]:
 
 
 def test_the_sdk_example_runs(gateway: RunningGateway, tmp_path: Path) -> None:
-    (example,) = blocks("python")
+    example = next(b for b in blocks("python") if "AsyncClient" in b)
     assert DEFAULT_TARGET in example
     script = tmp_path / "example.py"
     script.write_text(example.replace(DEFAULT_TARGET, gateway.target))
@@ -30,6 +31,24 @@ def test_the_sdk_example_runs(gateway: RunningGateway, tmp_path: Path) -> None:
     lines = done.stdout.splitlines()
     assert lines[0] == "tone_1000 1.0"
     assert "StreamSummary" in lines[-1]
+
+
+def test_the_http_example_runs(gateway: RunningGateway, tmp_path: Path) -> None:
+    example = next(b for b in blocks("python") if "requests.post" in b)
+    assert DEFAULT_HTTP in example
+    (tmp_path / "some.wav").write_bytes(encode(tone(707, 1.0, 16000), 16000, "wav"))
+    script = tmp_path / "http_example.py"
+    script.write_text(example.replace(DEFAULT_HTTP, gateway.http_url))
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("[{'label': 'tone_707', 'score':")
 
 
 def test_the_cli_examples_run(gateway: RunningGateway, tmp_path: Path) -> None:
