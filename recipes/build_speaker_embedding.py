@@ -50,6 +50,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from tritone_server.model_config import TensorConfig, render_config
+
 MODEL_NAME = "speaker-embedding"
 SAMPLE_RATE = 16_000
 MAX_BATCH_SIZE = 16
@@ -243,38 +245,21 @@ def load_model(path: Path) -> Any:
 # ---------------------------------------------------------------------------- config and card
 
 
-def pbtxt_string(text: str) -> str:
-    """A protobuf text-format string literal (ASCII only, so no \\u escapes are needed)."""
-    if not text.isascii():
-        raise ValueError("config strings must be ASCII")
-    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-    return f'"{escaped}"'
-
-
 def config_pbtxt() -> str:
-    parameters = {
-        "task": "embedding",
-        "sample_rate": str(SAMPLE_RATE),
-        "window_samples": "0",
-        "hop_samples": "0",
-        "activation": "none",
-        "description": DESCRIPTION,
-    }
-    lines = [
-        f'name: "{MODEL_NAME}"',
-        'platform: "pytorch_libtorch"',
-        f"max_batch_size: {MAX_BATCH_SIZE}",
-        'input [ { name: "waveform" data_type: TYPE_FP32 dims: [ -1 ] } ]',
-        f'output [ {{ name: "embedding" data_type: TYPE_FP32 dims: [ {EMBEDDING_DIM} ] }} ]',
-        "instance_group [ { kind: KIND_GPU count: 1 } ]",
-        "dynamic_batching { max_queue_delay_microseconds: 1000 }",
-    ]
-    for key, value in parameters.items():
-        lines.append(
-            f"parameters {{ key: {pbtxt_string(key)} value: {{ string_value: "
-            f"{pbtxt_string(value)} }} }}"
-        )
-    return "\n".join(lines) + "\n"
+    return render_config(
+        MODEL_NAME,
+        inputs=[TensorConfig("waveform", (-1,))],
+        outputs=[TensorConfig("embedding", (EMBEDDING_DIM,))],
+        parameters={
+            "task": "embedding",
+            "sample_rate": str(SAMPLE_RATE),
+            "window_samples": "0",
+            "hop_samples": "0",
+            "activation": "none",
+            "description": DESCRIPTION,
+        },
+        max_batch_size=MAX_BATCH_SIZE,
+    )
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,6 @@ Usage: python recipes/build_tones.py [--repository model_repository]
 
 import argparse
 import contextlib
-import json
 import math
 import warnings
 from collections.abc import Iterator
@@ -21,6 +20,8 @@ from pathlib import Path
 
 import torch
 from torch import Tensor, nn
+
+from tritone_server.model_config import TensorConfig, render_config
 
 MODEL_NAME = "tones"
 SAMPLE_RATE = 16_000
@@ -87,47 +88,23 @@ class ToneBands(nn.Module):
         return self.logit_scale * torch.log(band_power + self.power_floor)
 
 
-def pbtxt_string(text: str) -> str:
-    """A protobuf text-format string literal (ASCII only, so no \\u escapes are needed)."""
-    if not text.isascii():
-        raise ValueError("config strings must be ASCII")
-    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-    return f'"{escaped}"'
-
-
 def config_pbtxt() -> str:
-    parameters = {
-        "task": "audio-classification",
-        "sample_rate": str(SAMPLE_RATE),
-        "window_samples": str(WINDOW_SAMPLES),
-        "hop_samples": str(HOP_SAMPLES),
-        "activation": "softmax",
-        "aggregation": "mean",
-        "labels": json.dumps(labels()),
-        "description": DESCRIPTION,
-    }
-    lines = [
-        f'name: "{MODEL_NAME}"',
-        'platform: "pytorch_libtorch"',
-        f"max_batch_size: {MAX_BATCH_SIZE}",
-        'input [ { name: "waveform" data_type: TYPE_FP32 dims: [ -1 ] } ]',
-        "output [",
-        "  {",
-        '    name: "logits"',
-        "    data_type: TYPE_FP32",
-        f"    dims: [ {N_BANDS} ]",
-        '    label_filename: "labels.txt"',
-        "  }",
-        "]",
-        "instance_group [ { kind: KIND_GPU count: 1 } ]",
-        "dynamic_batching { max_queue_delay_microseconds: 1000 }",
-    ]
-    for key, value in parameters.items():
-        lines.append(
-            f"parameters {{ key: {pbtxt_string(key)} value: {{ string_value: "
-            f"{pbtxt_string(value)} }} }}"
-        )
-    return "\n".join(lines) + "\n"
+    return render_config(
+        MODEL_NAME,
+        inputs=[TensorConfig("waveform", (-1,))],
+        outputs=[TensorConfig("logits", (N_BANDS,), label_file=True)],
+        parameters={
+            "task": "audio-classification",
+            "sample_rate": str(SAMPLE_RATE),
+            "window_samples": str(WINDOW_SAMPLES),
+            "hop_samples": str(HOP_SAMPLES),
+            "activation": "softmax",
+            "aggregation": "mean",
+            "description": DESCRIPTION,
+        },
+        labels=labels(),
+        max_batch_size=MAX_BATCH_SIZE,
+    )
 
 
 def readme() -> str:

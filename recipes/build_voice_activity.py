@@ -28,7 +28,6 @@ import contextlib
 import hashlib
 import importlib.metadata
 import importlib.resources
-import json
 import re
 import warnings
 import wave
@@ -40,6 +39,8 @@ import numpy as np
 import numpy.typing as npt
 import torch
 from torch import Tensor, nn
+
+from tritone_server.model_config import TensorConfig, render_config
 
 MODEL_NAME = "voice-activity"
 SILERO_VERSION = "6.2.3"
@@ -335,53 +336,27 @@ def parity(model_path: Path) -> list[ParityRow]:
 # --- files ------------------------------------------------------------------------------
 
 
-def pbtxt_string(text: str) -> str:
-    """A protobuf text-format string literal (ASCII only, so no \\u escapes are needed)."""
-    if not text.isascii():
-        raise ValueError("config strings must be ASCII")
-    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-    return f'"{escaped}"'
-
-
 def config_pbtxt() -> str:
-    parameters = {
-        "task": "voice-activity",
-        "sample_rate": str(SAMPLE_RATE),
-        "window_samples": str(WINDOW_SAMPLES),
-        "hop_samples": str(HOP_SAMPLES),
-        "context_samples": str(CONTEXT_SAMPLES),
-        "activation": "sigmoid",
-        "aggregation": "max",
-        "labels": json.dumps(LABELS),
-        "description": DESCRIPTION,
-    }
-    state_dims = ", ".join(str(d) for d in STATE_SHAPE)
-    lines = [
-        f'name: "{MODEL_NAME}"',
-        'platform: "pytorch_libtorch"',
-        f"max_batch_size: {MAX_BATCH_SIZE}",
-        "input [",
-        f'  {{ name: "waveform" data_type: TYPE_FP32 dims: [ {WINDOW_SAMPLES} ] }},',
-        f'  {{ name: "state_in" data_type: TYPE_FP32 dims: [ {state_dims} ] }}',
-        "]",
-        "output [",
-        "  {",
-        '    name: "logits"',
-        "    data_type: TYPE_FP32",
-        f"    dims: [ {len(LABELS)} ]",
-        '    label_filename: "labels.txt"',
-        "  },",
-        f'  {{ name: "state_out" data_type: TYPE_FP32 dims: [ {state_dims} ] }}',
-        "]",
-        "instance_group [ { kind: KIND_GPU count: 1 } ]",
-        "dynamic_batching { max_queue_delay_microseconds: 1000 }",
-    ]
-    for key, value in parameters.items():
-        lines.append(
-            f"parameters {{ key: {pbtxt_string(key)} value: {{ string_value: "
-            f"{pbtxt_string(value)} }} }}"
-        )
-    return "\n".join(lines) + "\n"
+    return render_config(
+        MODEL_NAME,
+        inputs=[TensorConfig("waveform", (WINDOW_SAMPLES,)), TensorConfig("state_in", STATE_SHAPE)],
+        outputs=[
+            TensorConfig("logits", (len(LABELS),), label_file=True),
+            TensorConfig("state_out", STATE_SHAPE),
+        ],
+        parameters={
+            "task": "voice-activity",
+            "sample_rate": str(SAMPLE_RATE),
+            "window_samples": str(WINDOW_SAMPLES),
+            "hop_samples": str(HOP_SAMPLES),
+            "context_samples": str(CONTEXT_SAMPLES),
+            "activation": "sigmoid",
+            "aggregation": "max",
+            "description": DESCRIPTION,
+        },
+        labels=LABELS,
+        max_batch_size=MAX_BATCH_SIZE,
+    )
 
 
 def readme(rows: list[ParityRow], jit_sha256: str) -> str:
