@@ -62,7 +62,7 @@ def test_derived_repository_runs_torchscript_with_the_python_backend(
     for kept in (
         'name: "tones"',
         "max_batch_size: 64",
-        'input [ { name: "waveform" data_type: TYPE_FP32 dims: [ -1 ] } ]',
+        '{ name: "waveform" data_type: TYPE_FP32 dims: [ -1 ] }',
         'label_filename: "labels.txt"',
         "dynamic_batching { max_queue_delay_microseconds: 1000 }",
         'parameters { key: "window_samples" value: { string_value: "8000" } }',
