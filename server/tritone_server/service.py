@@ -11,7 +11,7 @@ import grpc
 
 from tritone._proto import audio_classification_pb2 as pb
 from tritone._proto import audio_classification_pb2_grpc as pb_grpc
-from tritone_server.audio import AudioLimits, PcmEncoding, PcmFormat
+from tritone_server.audio import PcmEncoding, PcmFormat
 from tritone_server.dataplane import ClipAudio, DataPlane, RawPcmAudio
 from tritone_server.errors import InvalidRequest
 from tritone_server.models import Activation, ModelSpec
@@ -39,15 +39,14 @@ def activation_from_proto(value: int) -> Activation | None:
     return _ACTIVATIONS[value]
 
 
-def pcm_format_from_proto(fmt: pb.PcmFormat, limits: AudioLimits) -> PcmFormat:
+def pcm_format_from_proto(fmt: pb.PcmFormat) -> PcmFormat:
+    """The declared format; the DataPlane checks it against the limits."""
     encoding = _ENCODINGS.get(fmt.encoding)
     if encoding is None:
         raise InvalidRequest("raw audio needs an encoding: PCM_S16LE or PCM_F32LE")
     if fmt.sample_rate == 0:
         raise InvalidRequest("raw audio needs its sample_rate")
-    result = PcmFormat(encoding, int(fmt.sample_rate), int(fmt.channels or 1))
-    result.validate(limits)
-    return result
+    return PcmFormat(encoding, int(fmt.sample_rate), int(fmt.channels or 1))
 
 
 def label_scores(pairs: Sequence[tuple[str, float]]) -> list[pb.LabelScore]:
@@ -124,12 +123,12 @@ def stream_options(config: pb.StreamConfig) -> StreamOptions:
     )
 
 
-def clip_audio(audio: pb.Audio, limits: AudioLimits) -> ClipAudio:
+def clip_audio(audio: pb.Audio) -> ClipAudio:
     source = audio.WhichOneof("source")
     if source == "encoded":
         return audio.encoded
     if source == "raw":
-        return RawPcmAudio(audio.raw.data, pcm_format_from_proto(audio.raw.format, limits))
+        return RawPcmAudio(audio.raw.data, pcm_format_from_proto(audio.raw.format))
     raise InvalidRequest("the request carries no audio: set audio.encoded or audio.raw")
 
 
@@ -147,7 +146,7 @@ class AudioClassificationService(pb_grpc.AudioClassificationServicer):
     ) -> pb.ClassifyResponse:
         result = await self.dataplane.classify(
             request.model,
-            clip_audio(request.audio, self.dataplane.limits),
+            clip_audio(request.audio),
             top_k_requested=request.top_k,
             activation=activation_from_proto(request.activation),
             segments=request.segments,
@@ -171,7 +170,7 @@ class AudioClassificationService(pb_grpc.AudioClassificationServicer):
     ) -> pb.EmbedResponse:
         result = await self.dataplane.embed(
             request.model,
-            clip_audio(request.audio, self.dataplane.limits),
+            clip_audio(request.audio),
             timeout_s=context.time_remaining(),
         )
         return pb.EmbedResponse(
@@ -193,7 +192,7 @@ class AudioClassificationService(pb_grpc.AudioClassificationServicer):
         if first is None or first.WhichOneof("request") != "config":
             raise InvalidRequest("the first message of a stream must carry a StreamConfig")
         config = first.config
-        fmt = pcm_format_from_proto(config.format, self.dataplane.limits)
+        fmt = pcm_format_from_proto(config.format)
         stream = self.dataplane.open_stream(config.model, fmt, stream_options(config))
         model = stream.spec.name
         queue: asyncio.Queue[tuple[float, object]] = asyncio.Queue(maxsize=self.stream_queue_chunks)
