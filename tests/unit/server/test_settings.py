@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tritone_server.settings import Settings, load_settings
+
+
+def test_defaults_without_flags_or_environment() -> None:
+    assert load_settings([], {}) == Settings()
+
+
+def test_environment_then_flags_win() -> None:
+    env = {
+        "TRITONE_PORT": "6000",
+        "TRITONE_TRITON_URLS": "a:8001, b:8001",
+        "TRITONE_HTTP_PORT": "off",
+        "TRITONE_LOG_JSON": "true",
+        "TRITONE_MAX_DURATION_S": "30",
+    }
+    settings = load_settings(["--port", "7000", "--model-repository", "/models"], env)
+    assert settings.port == 7000
+    assert settings.triton_urls == ("a:8001", "b:8001")
+    assert settings.http_port is None
+    assert settings.log_json is True
+    assert settings.model_repository == Path("/models")
+    assert settings.audio_limits.max_duration_s == 30.0
+
+
+def test_repeated_triton_url_flags() -> None:
+    settings = load_settings(["--triton-url", "x:1", "--triton-url", "y:2"], {})
+    assert settings.triton_urls == ("x:1", "y:2")
+
+
+def test_a_bad_value_is_refused() -> None:
+    with pytest.raises(ValueError):
+        load_settings([], {"TRITONE_PORT": "many"})
