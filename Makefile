@@ -3,8 +3,10 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-# Debian packages: real human speech for the model tests, and the synthesizers recipes use.
+# Debian packages: real human speech and the synthesizers the model tests use; the
+# speech-commands recipe also speaks with Festival's voices.
 SYSTEM_PACKAGES := pocketsphinx-testdata espeak-ng flite
+MODEL_PACKAGES := festival festvox-kallpc16k festvox-us-slt-hts
 PROTO_OUT := client_sdk/tritone/_proto/audio_classification_pb2.py
 PROTOS := $(wildcard protos/tritone/v1/*.proto)
 
@@ -21,12 +23,12 @@ $(STAMP): pyproject.toml setup.py
 	$(PY) -m pip install --quiet torch==2.13.0 "numpy<2" grpcio-tools==1.81.1 "setuptools>=69"
 	$(PY) tools/gen_protos.py >/dev/null
 	$(PY) -m pip install --quiet --no-build-isolation -e ".[server,train,hf,dev,recipes]"
-	$(PY) -m pip install --quiet --no-deps Resemblyzer==0.1.4
+	$(PY) -m pip install --quiet --no-deps Resemblyzer==0.1.4 openwakeword==0.4.0
 	touch $(STAMP)
 
 # Only tests and recipes need these; `make serve` does not (and needs no root).
 system-packages:
-	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	@missing=$$(for p in $(SYSTEM_PACKAGES) $(EXTRA_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 		echo "installing Debian packages: $$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
@@ -57,10 +59,14 @@ integration: install system-packages
 test: lint typecheck system-packages
 	$(VENV)/bin/pytest -q
 
-models: install system-packages
+models: install
+	$(MAKE) system-packages EXTRA_PACKAGES="$(MODEL_PACKAGES)"
 	$(PY) recipes/build_tones.py
 	$(PY) recipes/build_voice_activity.py
 	$(PY) recipes/build_speaker_embedding.py
+	$(PY) -m recipes.speech_commands.synthesize
+	$(PY) -m recipes.speech_commands.train
+	$(PY) -m recipes.speech_commands.build
 
 bench: install
 	$(PY) benchmarks/stream_load.py
