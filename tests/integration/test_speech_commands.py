@@ -18,7 +18,7 @@ VOICES = (synth.Voice("flite", "rms", 1.0, 110.0), synth.Voice("flite", "awb", 1
 
 
 @pytest.fixture(scope="module")
-def clips() -> list[tuple[str, np.ndarray]]:
+def clips() -> list[tuple[str, synth.FloatArray]]:
     synth.require_tools(("flite",))
     jobs = [(voice, word) for voice in VOICES for word in WORDS]
     words = synth.synthesize_many(jobs)
@@ -29,7 +29,7 @@ def clips() -> list[tuple[str, np.ndarray]]:
 
 
 async def test_held_out_voices_say_the_ten_words(
-    client: tritone.AsyncClient, clips: list[tuple[str, np.ndarray]]
+    client: tritone.AsyncClient, clips: list[tuple[str, synth.FloatArray]]
 ) -> None:
     results = [
         await client.classify(audio, sample_rate=16000, model=MODEL, top_k=1) for _, audio in clips
@@ -41,7 +41,7 @@ async def test_held_out_voices_say_the_ten_words(
 
 
 async def test_a_stream_of_words_gives_a_result_per_window(
-    client: tritone.AsyncClient, clips: list[tuple[str, np.ndarray]]
+    client: tritone.AsyncClient, clips: list[tuple[str, synth.FloatArray]]
 ) -> None:
     chosen = [clips[i] for i in (0, 1, 8)]  # yes, no, stop by one held-out voice
     audio = np.concatenate([a for _, a in chosen])
