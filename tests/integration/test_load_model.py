@@ -6,10 +6,10 @@ import shutil
 from pathlib import Path
 
 import pytest
-from support.gateway import REPO, start_gateway
-from support.tones import FREQS, LABELS, tone
 
 import tritone
+from support.gateway import REPO, start_gateway
+from support.tones import FREQS, LABELS, tone
 
 
 async def test_a_model_added_at_run_time_is_loaded_and_served(tmp_path: Path) -> None:

@@ -32,7 +32,7 @@ def config_json(name: str) -> dict[str, Any]:
 def load(name: str) -> torch.jit.ScriptModule:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # TorchScript, deprecated in 2.10
-        module: torch.jit.ScriptModule = torch.jit.load(
+        module: torch.jit.ScriptModule = torch.jit.load(  # type: ignore[no-untyped-call]
             str(REPOSITORY / name / "1" / "model.pt"), map_location="cpu"
         )
     return module.eval()
@@ -63,7 +63,8 @@ def test_torchscript_takes_and_gives_the_configured_tensors(name: str) -> None:
     config = config_json(name)
     spec = spec_from_config(config, "1")
     module = load(name)
-    arguments = [a.name for a in module.forward.schema.arguments][1:]  # after self
+    schema = module.forward.schema  # type: ignore[attr-defined]
+    arguments = [a.name for a in schema.arguments][1:]  # after self
     assert arguments == [t["name"] for t in config["input"]]
     batch = 2
     length = spec.window_samples or spec.sample_rate

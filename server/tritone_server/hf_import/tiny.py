@@ -1,0 +1,223 @@
+"""Tiny randomly initialised checkpoints of every supported architecture, made locally.
+
+For tests and smoke checks of `tritone import-hf` without any download: each is built from a
+config (hidden size 32, two layers), saved with ``save_pretrained`` next to the matching
+feature extractor, exactly as a fine-tuned checkpoint is laid out.
+
+A random model's scores hardly depend on its input (they sit near 1/labels for every clip),
+so a wrong front end could pass a parity check. The final classifier is therefore
+recalibrated on a few synthetic clips: it sees its inputs standardised over those clips, and
+the logits spread by about `LOGIT_SPREAD` between clips.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+import transformers
+from torch import nn
+
+from tritone_server.hf_import.export import (
+    SUPPORTED_ARCHITECTURES,
+    FloatArray,
+    parity_signal,
+    quiet_extractor_warnings,
+    quiet_reference_warnings,
+)
+
+__all__ = ["TINY_AST_MAX_LENGTH", "TINY_LABELS", "write_tiny_checkpoint"]
+
+TINY_LABELS: tuple[str, ...] = ("dog", "cat", "siren", "speech", "music")
+TINY_AST_MAX_LENGTH = 128
+"""Frames (10 ms each) that the tiny AST sees: 1.28 s; longer clips are cut, as AST does."""
+LOGIT_SPREAD = 2.0
+
+# Hidden size 32, two layers. The 7-layer conv feature encoder of wav2vec2/HuBERT/WavLM keeps
+# its kernels and strides (400-sample receptive field, 320-sample hop), with narrow channels.
+ProblemType = Literal["regression", "single_label_classification", "multi_label_classification"]
+_HIDDEN = 32
+_LAYERS = 2
+_HEADS = 2
+_FFN = 64
+_CONV_DIM = (32,) * 7
+_POS_CONV = 16
+_POS_GROUPS = 2
+_PROJ = 16
+
+
+def _model_and_extractor(
+    architecture: str, labels: Sequence[str], problem_type: ProblemType | None, whisper_mels: int
+) -> tuple[transformers.PreTrainedModel, transformers.SequenceFeatureExtractor, nn.Linear]:
+    id2label = dict(enumerate(labels))
+    label2id = {label: i for i, label in enumerate(labels)}
+    if architecture == "Wav2Vec2ForSequenceClassification":
+        wav2vec2 = transformers.Wav2Vec2ForSequenceClassification(
+            transformers.Wav2Vec2Config(
+                hidden_size=_HIDDEN,
+                num_hidden_layers=_LAYERS,
+                num_attention_heads=_HEADS,
+                intermediate_size=_FFN,
+                conv_dim=_CONV_DIM,
+                num_conv_pos_embeddings=_POS_CONV,
+                num_conv_pos_embedding_groups=_POS_GROUPS,
+                classifier_proj_size=_PROJ,
+                id2label=id2label,
+                label2id=label2id,
+                problem_type=problem_type,
+            )
+        )
+        w2v_extractor = transformers.Wav2Vec2FeatureExtractor(return_attention_mask=True)  # type: ignore[no-untyped-call]
+        return wav2vec2, w2v_extractor, wav2vec2.classifier
+    if architecture == "HubertForSequenceClassification":
+        hubert = transformers.HubertForSequenceClassification(
+            transformers.HubertConfig(
+                hidden_size=_HIDDEN,
+                num_hidden_layers=_LAYERS,
+                num_attention_heads=_HEADS,
+                intermediate_size=_FFN,
+                conv_dim=_CONV_DIM,
+                num_conv_pos_embeddings=_POS_CONV,
+                num_conv_pos_embedding_groups=_POS_GROUPS,
+                classifier_proj_size=_PROJ,
+                id2label=id2label,
+                label2id=label2id,
+                problem_type=problem_type,
+            )
+        )
+        hubert_extractor = transformers.Wav2Vec2FeatureExtractor(return_attention_mask=False)  # type: ignore[no-untyped-call]
+        return hubert, hubert_extractor, hubert.classifier
+    if architecture == "WavLMForSequenceClassification":
+        wavlm = transformers.WavLMForSequenceClassification(
+            transformers.WavLMConfig(
+                hidden_size=_HIDDEN,
+                num_hidden_layers=_LAYERS,
+                num_attention_heads=_HEADS,
+                intermediate_size=_FFN,
+                conv_dim=_CONV_DIM,
+                num_conv_pos_embeddings=_POS_CONV,
+                num_conv_pos_embedding_groups=_POS_GROUPS,
+                classifier_proj_size=_PROJ,
+                num_buckets=32,
+                max_bucket_distance=80,
+                id2label=id2label,
+                label2id=label2id,
+                problem_type=problem_type,
+            )
+        )
+        wavlm_extractor = transformers.Wav2Vec2FeatureExtractor(return_attention_mask=True)  # type: ignore[no-untyped-call]
+        return wavlm, wavlm_extractor, wavlm.classifier
+    if architecture == "WhisperForAudioClassification":
+        whisper = transformers.WhisperForAudioClassification(
+            transformers.WhisperConfig(
+                d_model=_HIDDEN,
+                encoder_layers=_LAYERS,
+                decoder_layers=1,
+                encoder_attention_heads=_HEADS,
+                decoder_attention_heads=_HEADS,
+                encoder_ffn_dim=_FFN,
+                decoder_ffn_dim=_FFN,
+                num_mel_bins=whisper_mels,
+                classifier_proj_size=_PROJ,
+                vocab_size=51866,
+                id2label=id2label,
+                label2id=label2id,
+                problem_type=problem_type,
+            )
+        )
+        whisper_extractor = transformers.WhisperFeatureExtractor(feature_size=whisper_mels)  # type: ignore[no-untyped-call]
+        return whisper, whisper_extractor, whisper.classifier
+    if architecture == "ASTForAudioClassification":
+        ast = transformers.ASTForAudioClassification(
+            transformers.ASTConfig(
+                hidden_size=_HIDDEN,
+                num_hidden_layers=_LAYERS,
+                num_attention_heads=_HEADS,
+                intermediate_size=_FFN,
+                max_length=TINY_AST_MAX_LENGTH,
+                num_mel_bins=128,
+                id2label=id2label,
+                label2id=label2id,
+                problem_type=problem_type,
+            )
+        )
+        with quiet_extractor_warnings():
+            ast_extractor = transformers.ASTFeatureExtractor(max_length=TINY_AST_MAX_LENGTH)  # type: ignore[no-untyped-call]
+        dense = ast.classifier.dense
+        assert isinstance(dense, nn.Linear)
+        return ast, ast_extractor, dense
+    raise ValueError(
+        f"no tiny checkpoint for {architecture!r}; use one of {SUPPORTED_ARCHITECTURES}"
+    )
+
+
+def calibration_clips(sample_rate: int = 16_000) -> list[FloatArray]:
+    """Varied synthetic clips: chirps, tones, noise at several levels and lengths."""
+    rng = np.random.default_rng(1234)
+    clips = [parity_signal(s, sample_rate, seed) for seed, s in enumerate((0.5, 1.0, 2.5, 6.0))]
+    for seconds, hz in ((0.8, 300.0), (1.5, 1200.0), (3.0, 3500.0)):
+        t = np.arange(round(seconds * sample_rate)) / sample_rate
+        clips.append((0.5 * np.sin(2 * np.pi * hz * t)).astype(np.float32))
+    for seconds, level in ((0.7, 0.02), (2.0, 0.3), (4.0, 0.1)):
+        noise = level * rng.standard_normal(round(seconds * sample_rate))
+        clips.append(noise.astype(np.float32))
+    return clips
+
+
+def _calibrate(
+    model: transformers.PreTrainedModel,
+    extractor: transformers.SequenceFeatureExtractor,
+    classifier: nn.Linear,
+) -> None:
+    """Standardise the classifier's inputs over `calibration_clips` and scale its weights so
+    that each logit's spread over those clips is LOGIT_SPREAD."""
+    seen: list[torch.Tensor] = []
+
+    def keep(_module: nn.Module, inputs: tuple[torch.Tensor, ...], _output: object) -> None:
+        seen.append(inputs[0].detach().reshape(-1, inputs[0].shape[-1]))
+
+    handle = classifier.register_forward_hook(keep)
+    try:
+        with torch.no_grad(), quiet_reference_warnings():
+            for clip in calibration_clips():
+                features = extractor(clip, sampling_rate=16_000, return_tensors="pt")  # type: ignore[operator]
+                model(**features)
+    finally:
+        handle.remove()
+    inputs = torch.cat(seen).double()
+    mean, std = inputs.mean(dim=0), inputs.std(dim=0).clamp_min(1e-12)
+    with torch.no_grad():
+        weight = classifier.weight.double() / std
+        spread = (inputs - mean) @ weight.T
+        weight = weight * (LOGIT_SPREAD / spread.std(dim=0).clamp_min(1e-12)).unsqueeze(1)
+        classifier.weight.copy_(weight.float())
+        classifier.bias.copy_((-(mean @ weight.T)).float())
+
+
+def write_tiny_checkpoint(
+    architecture: str,
+    directory: Path,
+    *,
+    labels: Sequence[str] = TINY_LABELS,
+    seed: int = 0,
+    problem_type: ProblemType | None = None,
+    whisper_mels: int = 80,
+) -> Path:
+    """Write a tiny random checkpoint (config, weights, preprocessor config) into ``directory``."""
+    torch.manual_seed(seed)
+    model, extractor, classifier = _model_and_extractor(
+        architecture, labels, problem_type, whisper_mels
+    )
+    model.eval()  # type: ignore[no-untyped-call]
+    _calibrate(model, extractor, classifier)
+    directory.mkdir(parents=True, exist_ok=True)
+    with warnings.catch_warnings():
+        # The Whisper config's generation defaults refer to a vocabulary it does not need.
+        warnings.filterwarnings("ignore", category=UserWarning, module=r"transformers\.")
+        model.save_pretrained(str(directory))
+    extractor.save_pretrained(str(directory))
+    return directory

@@ -1,0 +1,96 @@
+"""The ``unknown`` answer: cosine similarity to the enrolled labels' centroids.
+
+Each label's centroid is the normalised mean of its L2-normalised training features. A
+clip is accepted as label k (the head's best) only when the cosine of its features with
+centroid k reaches the threshold; below it the model answers ``unknown``.
+
+``auto`` calibrates the threshold on the validation split. Genuine scores: each validation
+row's cosine with the centroid of the label the head predicts. Impostor scores, standing in
+for speakers nobody enrolled: each validation row's best cosine with the centroid of any
+*other* label (what the row would score if its own label had not been enrolled), and,
+when the data has clips labelled ``unknown`` (people nobody enrols), their best cosine with
+any centroid: such clips calibrate the threshold and are never a label. The
+threshold minimises false rejections + false acceptances over these two sets (the middle of
+the best range, so that with separable sets it lies halfway across the gap).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = ["Calibration", "calibrate", "centroids", "unit_rows"]
+
+FloatArray = npt.NDArray[np.float32]
+
+
+def unit_rows(x: FloatArray) -> FloatArray:
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    out: FloatArray = (x / np.maximum(norms, 1e-12)).astype(np.float32)
+    return out
+
+
+def centroids(x: FloatArray, y: npt.NDArray[np.int64], n_labels: int) -> FloatArray:
+    """[n_labels, dim]: the normalised mean of each label's normalised rows."""
+    unit = unit_rows(x)
+    means = np.stack([unit[y == k].mean(axis=0) for k in range(n_labels)])
+    return unit_rows(means.astype(np.float32))
+
+
+@dataclass(frozen=True)
+class Calibration:
+    threshold: float
+    genuine: FloatArray
+    impostor: FloatArray
+
+    @property
+    def false_rejection(self) -> float:
+        """Share of genuine validation rows that the threshold turns into ``unknown``."""
+        return float(np.mean(self.genuine < self.threshold)) if self.genuine.size else 0.0
+
+    @property
+    def false_acceptance(self) -> float:
+        """Share of simulated impostor rows that the threshold lets through."""
+        return float(np.mean(self.impostor >= self.threshold)) if self.impostor.size else 0.0
+
+
+def scores(
+    x: FloatArray, y: npt.NDArray[np.int64], predicted: npt.NDArray[np.int64], cents: FloatArray
+) -> tuple[FloatArray, FloatArray]:
+    """(genuine, impostor) cosine scores of validation rows, as described above."""
+    sims = unit_rows(x) @ cents.T
+    rows = np.arange(len(x))
+    genuine = sims[rows, predicted]
+    others = sims.copy()
+    others[rows, y] = -np.inf
+    impostor = others.max(axis=1)
+    return genuine.astype(np.float32), impostor.astype(np.float32)
+
+
+def calibrate(genuine: FloatArray, impostor: FloatArray, fixed: float | None = None) -> Calibration:
+    """The threshold (`fixed` if given) with its error rates on these scores."""
+    if fixed is not None:
+        return Calibration(float(fixed), genuine, impostor)
+    values = np.unique(np.concatenate([genuine, impostor]).astype(np.float64))
+    candidates = np.concatenate(
+        [[values[0] - 1e-3], (values[:-1] + values[1:]) / 2, [values[-1] + 1e-3]]
+    )
+    errors = np.array(
+        [np.mean(genuine < t) + np.mean(impostor >= t) for t in candidates], dtype=np.float64
+    )
+    optimal = errors <= errors.min() + 1e-12
+    # The widest run of consecutive optimal candidates; its middle is the threshold.
+    runs: list[tuple[float, float]] = []
+    start = None
+    for i, ok in enumerate(optimal):
+        if ok and start is None:
+            start = i
+        if start is not None and (not ok or i == len(optimal) - 1):
+            end = i if ok else i - 1
+            runs.append((float(candidates[start]), float(candidates[end])))
+            start = None
+    low, high = max(runs, key=lambda r: r[1] - r[0])
+    threshold = (low + high) / 2
+    return Calibration(threshold, genuine, impostor)

@@ -1,0 +1,154 @@
+"""The torch front ends of `tritone import-hf` equal the Hugging Face feature extractors.
+
+The extractors run in numpy (AST's numpy fallback when torchaudio is absent, as here;
+Whisper's torch STFT path); the front ends run in torch as they will inside the exported
+model. Tolerance 1e-4, relative for values above 1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+import torch
+import transformers
+
+from tritone_server.hf_import.export import (
+    _ast_filters_and_window,
+    parity_signal,
+    quiet_extractor_warnings,
+)
+from tritone_server.hf_import.frontends import KaldiFbank, UtteranceNormalizer, WhisperLogMel
+
+FloatArray = npt.NDArray[np.float32]
+TOLERANCE = 1e-4
+# Samples at 16 kHz: the shortest accepted, odd sizes, 1 s, 3.7 s, 10 s.
+LENGTHS = (400, 401, 1234, 16_000, 59_200, 160_000)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread() -> Iterator[None]:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _clip(n: int, seed: int = 0) -> FloatArray:
+    return parity_signal(n / 16_000, 16_000, seed)
+
+
+def _torch(frontend: torch.nn.Module, audio: FloatArray) -> FloatArray:
+    batch = torch.from_numpy(np.atleast_2d(audio))
+    with torch.inference_mode():
+        result: FloatArray = frontend(batch).numpy()
+    return result
+
+
+def _assert_close(got: FloatArray, expected: FloatArray) -> None:
+    assert got.shape == expected.shape
+    scale = np.maximum(1.0, np.abs(expected))
+    worst = float((np.abs(got - expected) / scale).max())
+    assert worst <= TOLERANCE, f"max relative difference {worst:.3g}"
+
+
+@pytest.mark.parametrize("do_normalize", [True, False])
+@pytest.mark.parametrize("n", LENGTHS)
+def test_normalizer_equals_wav2vec2_feature_extractor(n: int, do_normalize: bool) -> None:
+    extractor = transformers.Wav2Vec2FeatureExtractor(do_normalize=do_normalize)  # type: ignore[no-untyped-call]
+    audio = _clip(n) * 3.0 + 0.2  # an offset and a scale for the normalisation to remove
+    expected = extractor(audio, sampling_rate=16_000, return_tensors="np")["input_values"]
+    _assert_close(_torch(UtteranceNormalizer(do_normalize), audio), expected)
+
+
+@pytest.mark.parametrize("n_mels", [80, 128])
+@pytest.mark.parametrize("n", (1, 200, *LENGTHS, 500_000))
+def test_whisper_log_mel_equals_whisper_feature_extractor(n: int, n_mels: int) -> None:
+    extractor = transformers.WhisperFeatureExtractor(feature_size=n_mels)  # type: ignore[no-untyped-call]
+    frontend = WhisperLogMel(
+        extractor.mel_filters,
+        n_fft=extractor.n_fft,
+        hop_length=extractor.hop_length,
+        n_samples=extractor.n_samples,
+    )
+    audio = _clip(n)
+    expected = extractor(audio, sampling_rate=16_000, return_tensors="np")["input_features"]
+    got = _torch(frontend, audio)
+    assert got.shape == (1, n_mels, 3000)  # padded (or cut) to 30 s, as the extractor does
+    _assert_close(got, expected)
+
+
+def _ast(max_length: int, do_normalize: bool = True) -> transformers.ASTFeatureExtractor:
+    with quiet_extractor_warnings():
+        extractor: transformers.ASTFeatureExtractor = transformers.ASTFeatureExtractor(  # type: ignore[no-untyped-call]
+            max_length=max_length, do_normalize=do_normalize
+        )
+    return extractor
+
+
+def _kaldi(extractor: transformers.ASTFeatureExtractor) -> KaldiFbank:
+    filters, window = _ast_filters_and_window(extractor)
+    return KaldiFbank(
+        filters,
+        window,
+        max_length=extractor.max_length,
+        mean=extractor.mean,
+        std=extractor.std,
+        do_normalize=extractor.do_normalize,
+    )
+
+
+@pytest.mark.parametrize("max_length", [128, 1024])
+@pytest.mark.parametrize("n", LENGTHS)
+def test_kaldi_fbank_equals_ast_feature_extractor(n: int, max_length: int) -> None:
+    extractor = _ast(max_length)
+    audio = _clip(n)
+    expected = extractor(audio, sampling_rate=16_000, return_tensors="np")["input_values"]
+    got = _torch(_kaldi(extractor), audio)
+    assert got.shape == (1, max_length, 128)
+    _assert_close(got, expected)
+
+
+def test_kaldi_fbank_without_normalisation() -> None:
+    extractor = _ast(300, do_normalize=False)
+    audio = _clip(48_000, seed=2)
+    expected = extractor(audio, sampling_rate=16_000, return_tensors="np")["input_values"]
+    _assert_close(_torch(_kaldi(extractor), audio), expected)
+
+
+def test_filters_without_the_extractors_arrays_are_the_same() -> None:
+    """With torchaudio installed, ASTFeatureExtractor keeps no filters: ours are recomputed."""
+    extractor = _ast(128)
+    filters, window = _ast_filters_and_window(extractor)
+    bare = _ast(128)
+    del bare.mel_filters, bare.window
+    filters_again, window_again = _ast_filters_and_window(bare)
+    np.testing.assert_array_equal(filters, filters_again)
+    np.testing.assert_array_equal(window, window_again)
+
+
+def test_front_ends_treat_each_row_of_a_batch_alone() -> None:
+    clips = np.stack([_clip(20_000, seed) for seed in range(3)])
+    whisper = transformers.WhisperFeatureExtractor()  # type: ignore[no-untyped-call]
+    frontends: list[torch.nn.Module] = [
+        UtteranceNormalizer(),
+        WhisperLogMel(whisper.mel_filters),
+        _kaldi(_ast(128)),
+    ]
+    for frontend in frontends:
+        together = _torch(frontend, clips)
+        for i in range(3):
+            np.testing.assert_allclose(together[i], _torch(frontend, clips[i])[0], atol=1e-5)
+
+
+def test_front_ends_name_no_device() -> None:
+    """Windows and filters are buffers: they follow the module to whatever device."""
+    whisper = transformers.WhisperFeatureExtractor()  # type: ignore[no-untyped-call]
+    kaldi = _kaldi(_ast(128))
+    log_mel = WhisperLogMel(whisper.mel_filters)
+    assert {name for name, _ in kaldi.named_buffers()} == {"window", "mel_filters"}
+    assert {name for name, _ in log_mel.named_buffers()} == {"window", "mel_filters"}
+    # Whisper's filters are the extractor's own array (80 bins), transposed.
+    np.testing.assert_allclose(log_mel.mel_filters.numpy().T, whisper.mel_filters, rtol=1e-6)
