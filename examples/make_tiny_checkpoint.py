@@ -2,9 +2,9 @@
 
 A stand-in for a checkpoint you already have on disk (nothing is downloaded):
 
-    python examples/make_tiny_checkpoint.py demo/tiny-wav2vec2 --architecture Wav2Vec2ForSequenceClassification
+    python examples/make_tiny_checkpoint.py demo/tiny-wav2vec2
 
-Architectures: Wav2Vec2ForSequenceClassification, HubertForSequenceClassification,
+--architecture: Wav2Vec2ForSequenceClassification (the default), HubertForSequenceClassification,
 WavLMForSequenceClassification, WhisperForAudioClassification, ASTForAudioClassification.
 """
 
