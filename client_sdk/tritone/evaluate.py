@@ -411,6 +411,12 @@ def _parser() -> argparse.ArgumentParser:
         default=DEFAULT_CONCURRENCY,
         help="requests in flight (default: %(default)s)",
     )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=120.0,
+        help="seconds allowed per clip, queueing included (default: %(default)s)",
+    )
     parser.add_argument("--report", type=Path, help="write a JSON report here")
     parser.add_argument("--confusion", type=Path, help="write the confusion matrix as a PNG here")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -419,7 +425,8 @@ def _parser() -> argparse.ArgumentParser:
 
 async def _run(args: argparse.Namespace) -> int:
     clips = list_dataset(args.data)
-    async with AsyncClient(args.target, token=args.token, tls=True if args.tls else None) as c:
+    tls = True if args.tls else None
+    async with AsyncClient(args.target, token=args.token, tls=tls, timeout=args.timeout) as c:
         info = await c.get_model(args.model)
         progress = None if args.quiet else ProgressBar(len(clips), "evaluate")
         try:

@@ -250,16 +250,19 @@ def build_embedding(path: Path) -> SpeechEmbedding:
 class Backbone(nn.Module):
     """waveform [B, N] in [-1, 1] at 16 kHz -> embeddings [B, W, 96], openwakeword's pipeline.
 
-    W = number of whole 76-frame windows at stride 8 (3 for one second).
+    W = number of whole 76-frame windows at ``window_stride`` frames (openwakeword's 8: 3 for
+    one second; 4: 6 for one second). The stride changes only which windows are embedded.
     """
 
-    def __init__(self, mel: MelSpectrogram, embedding: SpeechEmbedding) -> None:
+    def __init__(
+        self, mel: MelSpectrogram, embedding: SpeechEmbedding, window_stride: int = WINDOW_STRIDE
+    ) -> None:
         super().__init__()
         self.mel = mel
         self.embedding = embedding
         self.int16_scale = INT16_SCALE
         self.window_frames = WINDOW_FRAMES
-        self.window_stride = WINDOW_STRIDE
+        self.window_stride = window_stride
 
     def features(self, waveform: Tensor) -> Tensor:
         """openwakeword's transformed mel frames [B, T, 32]."""
@@ -276,24 +279,27 @@ class Backbone(nn.Module):
         return out.reshape(batch, n_windows, -1)
 
 
-def load_backbone(models_dir: Path | None = None) -> Backbone:
+def load_backbone(models_dir: Path | None = None, window_stride: int = WINDOW_STRIDE) -> Backbone:
     folder = models_dir or openwakeword_models_dir()
     backbone = Backbone(
-        build_melspectrogram(folder / MEL_FILE), build_embedding(folder / EMBEDDING_FILE)
+        build_melspectrogram(folder / MEL_FILE),
+        build_embedding(folder / EMBEDDING_FILE),
+        window_stride,
     )
     backbone.eval()
     return backbone
 
 
-def windows_for(samples: int) -> int:
+def windows_for(samples: int, window_stride: int = WINDOW_STRIDE) -> int:
     frames = (samples - 512) // 160 + 1
-    return (frames - WINDOW_FRAMES) // WINDOW_STRIDE + 1
+    return (frames - WINDOW_FRAMES) // window_stride + 1
 
 
 def reference_embeddings(
-    waveform: npt.NDArray[np.float32], models_dir: Path
+    waveform: npt.NDArray[np.float32], models_dir: Path, window_stride: int = WINDOW_STRIDE
 ) -> npt.NDArray[np.float32]:
-    """openwakeword's own pipeline in onnxruntime for ONE clip in [-1, 1]: [W, 96]."""
+    """openwakeword's own pipeline in onnxruntime for ONE clip in [-1, 1]: [W, 96]
+    (windows every ``window_stride`` mel frames; openwakeword itself uses 8)."""
     import onnxruntime as ort  # type: ignore[import-untyped]
 
     options = ort.SessionOptions()
@@ -304,7 +310,7 @@ def reference_embeddings(
     emb = ort.InferenceSession(str(models_dir / EMBEDDING_FILE), options, providers=providers)
     x = (waveform.astype(np.float32) * np.float32(INT16_SCALE))[None, :]
     spec = np.squeeze(mel.run(None, {"input": x})[0]) / 10.0 + 2.0
-    starts = range(0, spec.shape[0] - WINDOW_FRAMES + 1, WINDOW_STRIDE)
+    starts = range(0, spec.shape[0] - WINDOW_FRAMES + 1, window_stride)
     batch = np.stack([spec[i : i + WINDOW_FRAMES] for i in starts])[..., None].astype(np.float32)
     out: npt.NDArray[np.float32] = emb.run(None, {"input_1": batch})[0].reshape(len(starts), -1)
     return out
@@ -313,10 +319,11 @@ def reference_embeddings(
 def max_abs_difference(
     backbone: Backbone, waveform: npt.NDArray[np.float32], models_dir: Path
 ) -> float:
-    """Largest |torch - onnxruntime| over the embeddings of one clip."""
+    """Largest |torch - onnxruntime| over the embeddings of one clip (at the backbone's
+    window stride)."""
     with torch.no_grad():
         ours = backbone(torch.from_numpy(waveform[None, :].astype(np.float32)))[0].numpy()
-    ref = reference_embeddings(waveform, models_dir)
+    ref = reference_embeddings(waveform, models_dir, backbone.window_stride)
     return float(np.abs(ours - ref).max())
 
 
