@@ -6,7 +6,7 @@ that each send 100 ms chunks of 16 kHz s16le at real-time pace for D seconds, an
 - latency from sending the chunk that completes a window to receiving its WindowResult.
 Appends a row to benchmarks/results.md with the command that produced it.
 
-    .venv/bin/python benchmarks/stream_load.py --streams 50 100 200 --seconds 10
+    .venv/bin/python benchmarks/stream_load.py --streams 50 200 500 --batch-delay-ms 0 2
 """
 
 from __future__ import annotations
@@ -121,16 +121,12 @@ async def run(streams: int, seconds: float, target: str, pid: int, model: str) -
     }
 
 
-async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--streams", type=int, nargs="+", default=[50, 100, 200])
-    parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--model", default="tones")
-    args = parser.parse_args()
+async def measure(args: argparse.Namespace, batch_delay_ms: float) -> list[dict[str, float]]:
     port = free_port()
     gateway = await asyncio.create_subprocess_exec(
         *(sys.executable, "-m", "tritone_server", "--port", str(port)),
         *("--http-port", "0", "--log-level", "WARNING"),
+        *("--batch-delay-ms", str(batch_delay_ms)),
         cwd=ROOT,
     )
     target = f"127.0.0.1:{port}"
@@ -139,24 +135,45 @@ async def main() -> None:
         await wait_serving(target, 240)
         for streams in args.streams:
             row = await run(streams, args.seconds, target, gateway.pid, args.model)
+            row["batch_delay_ms"] = batch_delay_ms
             rows.append(row)
             print(row, flush=True)
     finally:
         gateway.terminate()
         await asyncio.wait_for(gateway.wait(), 30)
+    return rows
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--streams", type=int, nargs="+", default=[50, 200, 500])
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--model", default="tones")
+    parser.add_argument(
+        "--batch-delay-ms",
+        type=float,
+        nargs="+",
+        default=[0.0, 2.0],
+        help="gateway settings to compare (0: no cross-stream batching)",
+    )
+    args = parser.parse_args()
+    rows = [row for delay in args.batch_delay_ms for row in await measure(args, delay)]
     command = "python benchmarks/stream_load.py " + " ".join(sys.argv[1:])
     lines = [
         f"\n### stream_load — {time.strftime('%Y-%m-%d')} — {platform.machine()}, "
         f"{os.cpu_count()} cores, CPU Triton (python backend), model `{args.model}`\n",
         f"`{command}` — {CHUNK_MS} ms chunks of 16 kHz s16le at real-time pace, "
-        f"{args.seconds:g} s per stream; client, gateway and Triton share the machine.\n",
-        "| streams | chunks | windows | gateway CPU µs/chunk | gateway cores | p50 ms | p95 ms |",
-        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        f"{args.seconds:g} s per stream; client, gateway and Triton share the machine. "
+        "Latency: chunk that completes a window sent → its WindowResult received.\n",
+        "| batch delay ms | streams | chunks | windows | gateway CPU µs/chunk | gateway cores "
+        "| p50 ms | p95 ms |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in rows:
         lines.append(
-            f"| {r['streams']} | {r['chunks']} | {r['windows']} | {r['cpu_us_per_chunk']:.0f} "
-            f"| {r['gateway_cores']:.2f} | {r['p50_ms']:.1f} | {r['p95_ms']:.1f} |"
+            f"| {r['batch_delay_ms']:g} | {r['streams']} | {r['chunks']} | {r['windows']} "
+            f"| {r['cpu_us_per_chunk']:.0f} | {r['gateway_cores']:.2f} | {r['p50_ms']:.1f} "
+            f"| {r['p95_ms']:.1f} |"
         )
     if not RESULTS.exists():
         RESULTS.write_text("# Benchmark results\n\nEach section names the command that wrote it.\n")

@@ -29,6 +29,7 @@ from tritone._proto import audio_classification_pb2 as pb
 from tritone._proto import audio_classification_pb2_grpc as pb_grpc
 from tritone_server.audio import DecodePool
 from tritone_server.backends.triton import TritonBackend
+from tritone_server.batching import MicroBatcher
 from tritone_server.dataplane import DataPlane
 from tritone_server.errors import BackendUnavailable, ModelNotFound
 from tritone_server.http import build_app
@@ -65,6 +66,7 @@ class Gateway:
         self._bringup: asyncio.Task[None] | None = None
         self.backend: TritonBackend | None = None
         self.local_triton: LocalTriton | None = None
+        self.batcher: MicroBatcher | None = None
 
     async def __aenter__(self) -> Gateway:
         try:
@@ -98,8 +100,12 @@ class Gateway:
             ],
             options=options,
         )
+        self.batcher = MicroBatcher(max_delay_s=s.batch_delay_ms / 1000)
         inference = Inference(
-            _LazyBackend(self), timeout_s=s.triton_timeout_s, metrics=self.metrics
+            _LazyBackend(self),
+            timeout_s=s.triton_timeout_s,
+            metrics=self.metrics,
+            batcher=self.batcher,
         )
         self.dataplane = DataPlane(
             self.catalogue, inference, limits=s.audio_limits, decode_pool=pool
@@ -219,6 +225,8 @@ class Gateway:
         )
         if self._runner is not None:
             await self._runner.cleanup()
+        if self.batcher is not None:
+            await self.batcher.close()
         if self._bringup is not None:
             self._bringup.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):

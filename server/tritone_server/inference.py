@@ -8,6 +8,7 @@ with their state carried here, so Triton replicas stay stateless.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,6 +16,7 @@ import numpy.typing as npt
 
 from tritone_server.audio import DecodedAudio, frame_windows, resample, to_mono
 from tritone_server.backends.base import InferenceBackend
+from tritone_server.batching import MicroBatcher
 from tritone_server.errors import InvalidRequest
 from tritone_server.metrics import Metrics
 from tritone_server.models import Activation, ModelSpec
@@ -57,10 +59,12 @@ class Inference:
         *,
         timeout_s: float | None = 30.0,
         metrics: Metrics | None = None,
+        batcher: MicroBatcher | None = None,
     ) -> None:
         self.backend = backend
         self.timeout_s = timeout_s
         self.metrics = metrics or Metrics()
+        self.batcher = batcher
 
     async def _infer(
         self,
@@ -69,8 +73,15 @@ class Inference:
         outputs: list[str],
         timeout_s: float | None,
     ) -> dict[str, FloatArray]:
-        with self.metrics.stage("triton", spec.name):
-            return await self.backend.infer(spec.name, inputs, outputs, timeout_s=timeout_s)
+        async def send(merged: Mapping[str, FloatArray]) -> dict[str, FloatArray]:
+            with self.metrics.stage("triton", spec.name):
+                return await self.backend.infer(spec.name, merged, outputs, timeout_s=timeout_s)
+
+        if self.batcher is None:
+            return await send(inputs)
+        return await self.batcher.submit(
+            spec.name, inputs, outputs, max_batch=spec.max_batch_size, send=send
+        )
 
     async def run(
         self,

@@ -36,7 +36,9 @@ class Settings:
     max_message_bytes: int = 64 * 1024 * 1024
     stream_queue_chunks: int = 64
     """Bounded queue between a stream's reader and its classifier, in chunks."""
-    max_stream_window_batch: int = 16
+    batch_delay_ms: float = 2.0
+    """How long a window may wait for windows of other streams to share its Triton request;
+    0 sends every request as it comes."""
     decode_workers: int = 2
     audio_limits: AudioLimits = field(default_factory=AudioLimits)
     log_level: str = "INFO"

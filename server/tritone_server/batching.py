@@ -1,0 +1,123 @@
+"""Merging concurrent requests of many streams into one Triton request.
+
+Each live stream completes a window every hop; a thousand streams would make thousands of
+tiny Triton requests a second, and on Triton's python backend the cost per request, not
+per window, dominates. Requests for the same model, outputs and per-row input shapes that
+arrive within ``max_delay_s`` of each other are concatenated along the batch dimension
+(every tensor is batch-first, recurrent states included, so windows of different streams
+batch as they are), sent once, and the rows handed back to each caller.
+
+Only equal shapes are merged, so whole-clip models never see zero-padded neighbours.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from tritone_server.scoring import FloatArray
+
+Outputs = dict[str, FloatArray]
+Send = Callable[[Mapping[str, FloatArray]], Awaitable[Outputs]]
+_Key = tuple[str, tuple[str, ...], tuple[tuple[str, tuple[int, ...]], ...]]
+
+
+@dataclass
+class _Request:
+    inputs: Mapping[str, FloatArray]
+    rows: int
+    future: asyncio.Future[Outputs]
+
+
+@dataclass
+class _Queue:
+    send: Send
+    limit: int
+    requests: list[_Request] = field(default_factory=list)
+    rows: int = 0
+    timer: asyncio.TimerHandle | None = None
+
+
+class MicroBatcher:
+    """Use one per gateway; ``submit`` returns what a direct request would have."""
+
+    def __init__(self, *, max_delay_s: float = 0.002) -> None:
+        self.max_delay_s = max_delay_s
+        self._queues: dict[_Key, _Queue] = {}
+        self._flushes: set[asyncio.Task[None]] = set()
+        self.requests_sent = 0
+
+    async def submit(
+        self,
+        model: str,
+        inputs: Mapping[str, FloatArray],
+        outputs: Sequence[str],
+        *,
+        max_batch: int,
+        send: Send,
+    ) -> Outputs:
+        rows = int(next(iter(inputs.values())).shape[0])
+        if rows >= max_batch or self.max_delay_s <= 0:
+            self.requests_sent += 1
+            return await send(inputs)
+        key: _Key = (
+            model,
+            tuple(outputs),
+            tuple(sorted((name, tuple(a.shape[1:])) for name, a in inputs.items())),
+        )
+        queue = self._queues.get(key)
+        if queue is None:
+            queue = self._queues[key] = _Queue(send, max_batch)
+        if queue.rows + rows > queue.limit:
+            self._flush(key)
+            queue = self._queues[key] = _Queue(send, max_batch)
+        future: asyncio.Future[Outputs] = asyncio.get_running_loop().create_future()
+        queue.requests.append(_Request(inputs, rows, future))
+        queue.rows += rows
+        if queue.rows >= queue.limit:
+            self._flush(key)
+        elif queue.timer is None:
+            queue.timer = asyncio.get_running_loop().call_later(self.max_delay_s, self._flush, key)
+        return await future
+
+    def _flush(self, key: _Key) -> None:
+        queue = self._queues.pop(key, None)
+        if queue is None:
+            return
+        if queue.timer is not None:
+            queue.timer.cancel()
+        task = asyncio.create_task(self._send(queue))
+        self._flushes.add(task)
+        task.add_done_callback(self._flushes.discard)
+
+    async def _send(self, queue: _Queue) -> None:
+        live = [r for r in queue.requests if not r.future.done()]  # callers that gave up
+        if not live:
+            return
+        names = list(live[0].inputs)
+        merged = {n: np.concatenate([r.inputs[n] for r in live], axis=0) for n in names}
+        self.requests_sent += 1
+        try:
+            result = await queue.send(merged)
+        except Exception as exc:
+            for r in live:
+                if not r.future.done():
+                    r.future.set_exception(exc)
+            return
+        start = 0
+        for r in live:
+            if not r.future.done():
+                r.future.set_result({n: a[start : start + r.rows] for n, a in result.items()})
+            start += r.rows
+
+    async def close(self) -> None:
+        """Send what is queued and wait for requests in flight."""
+        for key in list(self._queues):
+            self._flush(key)
+        if self._flushes:
+            with contextlib.suppress(Exception):
+                await asyncio.gather(*self._flushes, return_exceptions=True)
