@@ -28,7 +28,6 @@ import contextlib
 import hashlib
 import importlib.metadata
 import importlib.resources
-import re
 import warnings
 import wave
 from collections.abc import Callable, Iterator
@@ -41,6 +40,7 @@ import torch
 from torch import Tensor, nn
 
 from tritone_server.model_config import TensorConfig, render_config
+from tritone_server.torchscript import device_constants
 
 MODEL_NAME = "voice-activity"
 SILERO_VERSION = "6.2.3"
@@ -459,14 +459,9 @@ def self_check(model_path: Path) -> None:
             logits, state = module(torch.zeros(batch, WINDOW_SAMPLES), torch.zeros(batch, 2, 128))
         if tuple(logits.shape) != (batch, 1) or tuple(state.shape) != (batch, *STATE_SHAPE):
             raise RuntimeError(f"batch {batch}: shapes {logits.shape}, {state.shape}")
-    graph = str(module.inlined_graph)
-    pinned = [
-        line.strip()
-        for line in graph.splitlines()
-        if "prim::Constant" in line and ("Device" in line or re.search(r'"(cpu|cuda)', line))
-    ]
-    if pinned or re.search(r"\b(cpu|cuda)\b", module.code):
-        raise RuntimeError(f"model.pt's graph pins a device: {pinned or module.code}")
+    pinned = device_constants(module)
+    if pinned:
+        raise RuntimeError(f"model.pt's graph pins a device: {pinned}")
 
 
 def main() -> None:

@@ -40,6 +40,7 @@ from recipes.speech_commands.synthesize import (
 )
 from recipes.speech_commands.train import EMBED_STRIDE, Head
 from tritone_server.model_config import TensorConfig, render_config
+from tritone_server.torchscript import device_constants
 
 MODEL_NAME = "speech-commands"
 MAX_BATCH_SIZE = 64
@@ -100,10 +101,9 @@ def fuse(cache: Path) -> SpeechCommands:
 def script(model: SpeechCommands) -> torch.jit.ScriptModule:
     with quiet_jit():
         scripted: torch.jit.ScriptModule = torch.jit.script(model)
-    graph = str(scripted.graph) + str(scripted.code)
-    for token in ("cuda", "device=", 'prim::Constant[value="cpu"]'):
-        if token in graph:
-            raise RuntimeError(f"the TorchScript graph names a device ({token!r})")
+    pinned = device_constants(scripted)
+    if pinned:
+        raise RuntimeError(f"the TorchScript graph names a device: {pinned}")
     return scripted
 
 

@@ -16,6 +16,7 @@ from google.protobuf import json_format, text_format
 from tritonclient.grpc import model_config_pb2
 
 from tritone_server.models import spec_from_config
+from tritone_server.torchscript import device_constants
 
 REPOSITORY = Path(__file__).resolve().parents[2] / "model_repository"
 MODELS = sorted(p.name for p in REPOSITORY.iterdir() if (p / "config.pbtxt").is_file())
@@ -78,3 +79,9 @@ def test_torchscript_takes_and_gives_the_configured_tensors(name: str) -> None:
         dims = [int(d) for d in declared["dims"]]
         assert list(tensor.shape) == [batch, *dims], declared["name"]
         assert tensor.dtype == torch.float32 and bool(torch.isfinite(tensor).all())
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_no_model_pins_a_device(name: str) -> None:
+    """Production runs these files on GPUs: no device may be a constant in their graphs."""
+    assert device_constants(load(name)) == []

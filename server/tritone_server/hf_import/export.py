@@ -43,6 +43,7 @@ from tqdm import tqdm
 
 from tritone_server.hf_import.frontends import KaldiFbank, UtteranceNormalizer, WhisperLogMel
 from tritone_server.model_config import TensorConfig, render_config
+from tritone_server.torchscript import device_constant_nodes, device_constants
 
 __all__ = [
     "DEFAULT_MAX_BATCH_SIZE",
@@ -366,26 +367,11 @@ def parity_signal(seconds: float, sample_rate: int = 16_000, seed: int = 0) -> F
     return clip
 
 
-def _walk(block: torch._C.Block) -> Iterator[torch._C.Node]:
-    for node in block.nodes():
-        yield node
-        for inner in node.blocks():
-            yield from _walk(inner)
-
-
-def _device_constant_nodes(graph: torch._C.Graph) -> list[torch._C.Node]:
-    return [
-        node
-        for node in _walk(graph.block())
-        if node.kind() == "prim::Constant" and node.output().type().kind() == "DeviceObjType"
-    ]
-
-
 def _rewrite_device_constants(module: torch.jit.ScriptModule) -> int:
     """Replace each device constant in the (frozen, single) forward graph by the device of
     the ``waveform`` input; returns how many there were."""
     graph = module.graph
-    constants = _device_constant_nodes(graph)
+    constants = device_constant_nodes(graph)
     if not constants:
         return 0
     waveform = list(graph.inputs())[1]
@@ -397,25 +383,6 @@ def _rewrite_device_constants(module: torch.jit.ScriptModule) -> int:
         node.destroy()
     torch._C._jit_pass_lint(graph)
     return len(constants)
-
-
-_DEVICE_IN_CODE = re.compile(r"torch\.device\(|\"(?:cpu|cuda|mps|meta)(?::\d+)?\"")
-
-
-def device_constants(module: torch.jit.ScriptModule) -> list[str]:
-    """Every device the module's code or graphs name as a constant (must be empty)."""
-    found: list[str] = []
-    for name, submodule in module.named_modules():
-        if not isinstance(submodule, torch.jit.ScriptModule):
-            continue
-        where = name or "forward"
-        found += [f"{where}: {node}".strip() for node in _device_constant_nodes(submodule.graph)]
-        found += [
-            f"{where}: {line.strip()}"
-            for line in submodule.code.splitlines()
-            if _DEVICE_IN_CODE.search(line)
-        ]
-    return found
 
 
 def _save_load(module: torch.jit.ScriptModule) -> tuple[bytes, torch.jit.ScriptModule]:

@@ -14,6 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from tritone_server.model_config import TensorConfig, render_config
+from tritone_server.torchscript import device_constants
 from tritone_server.training.backbones import Backbone, quiet_jit
 
 __all__ = [
@@ -90,6 +91,9 @@ def script(model: FusedModel) -> torch.jit.ScriptModule:
     model.eval()
     with quiet_jit():
         scripted: torch.jit.ScriptModule = torch.jit.script(model)
+    pinned = device_constants(scripted)
+    if pinned:  # the model must run on whatever device Triton gives it
+        raise RuntimeError(f"the fused model names a device: {pinned}")
     return scripted
 
 

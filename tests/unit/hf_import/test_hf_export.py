@@ -96,7 +96,8 @@ def test_traced_model_equals_the_transformers_model(
 def test_the_trace_records_devices_that_the_export_removes(checkpoints: dict[str, Path]) -> None:
     """Transformers creates tensors on the device of a weight; a bare trace bakes in "cpu"
     (WavLM's relative positions: an arange over the input's length)."""
-    from tritone_server.hf_import.export import _device_constant_nodes, _quiet_tracing
+    from tritone_server.hf_import.export import _quiet_tracing
+    from tritone_server.torchscript import device_constant_nodes
 
     classifier = build_classifier(load_checkpoint(checkpoints["WavLMForSequenceClassification"]))
     with torch.no_grad(), _quiet_tracing():
@@ -104,7 +105,7 @@ def test_the_trace_records_devices_that_the_export_removes(checkpoints: dict[str
             torch.jit.trace(classifier, torch.zeros(1, 16_000), check_trace=False),  # type: ignore[no-untyped-call]
             optimize_numerics=False,
         )
-    assert _device_constant_nodes(bare.graph)
+    assert device_constant_nodes(bare.graph)
     assert device_constants(trace_classifier(classifier, 16_000)) == []
 
 
