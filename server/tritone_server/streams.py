@@ -212,7 +212,8 @@ class LiveStream:
         if self.resampler is not None:
             self._append(self.resampler.flush())
         events = await self._classify_full_windows()
-        if self.total > self.covered_end and self.next_start < self.total:
+        received_beyond = self.total > max(self.covered_end, self.context)
+        if received_beyond and self.next_start < self.total:
             self.padding = self.next_start + self.window - self.total
             events += await self._classify([self.next_start], final=True)
         end_s = self._seconds(self.total)

@@ -143,3 +143,19 @@ async def test_context_samples_lead_each_window_and_times_exclude_them() -> None
     assert isinstance(summary, SummaryEvent)
     assert summary.model_samples == 300 and summary.padding_samples == 0
     assert summary.progress.consumed_s == pytest.approx(0.3)
+
+
+@pytest.mark.parametrize("context", [0, 50])
+async def test_an_empty_stream_has_no_window_and_a_summary(context: int) -> None:
+    c = config(window=150, hop=100)
+    if context:
+        c["parameters"]["context_samples"] = {"string_value": str(context)}
+    stream = LiveStream(
+        spec_from_config(c, "1"), Inference(LevelsBackend([c])), F32, StreamOptions()
+    )
+    events = await stream.finish()
+    assert len(events) == 1
+    summary = events[0]
+    assert isinstance(summary, SummaryEvent)
+    assert (summary.windows, summary.model_samples, summary.frames_received) == (0, 0, 0)
+    assert summary.labels == [] and summary.progress.consumed_s == 0.0
