@@ -69,7 +69,7 @@ models: install
 	$(PY) -m recipes.speech_commands.build
 
 bench: install
-	$(PY) benchmarks/stream_load.py
+	$(PY) benchmarks/stream_load.py --streams 50 200 500 --batch-delay-ms 0 2
 
 clean:
 	rm -rf $(VENV) client_sdk/tritone/_proto/*_pb2*.py* build *.egg-info
