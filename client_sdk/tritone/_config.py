@@ -24,7 +24,7 @@ DEFAULT_MAX_MESSAGE_BYTES: Final = 64 * 1024 * 1024
 """Largest message sent or received: a whole clip travels in one ClassifyRequest."""
 
 SERVICE: Final = "tritone.v1.AudioClassification"
-UNARY_METHODS: Final = ("Classify", "ListModels", "GetModel")
+UNARY_METHODS: Final = ("Classify", "Embed", "ListModels", "GetModel", "LoadModel")
 
 
 class UseClientDefault(enum.Enum):

@@ -30,7 +30,13 @@ def test_channel_options_defaults_and_overrides() -> None:
     assert options["grpc.max_send_message_length"] == DEFAULT_MAX_MESSAGE_BYTES == 64 << 20
     assert options["x.custom"] == 1 and options["grpc.keepalive_time_ms"] > 0
     (method,) = json.loads(options["grpc.service_config"])["methodConfig"]
-    assert {n["method"] for n in method["name"]} == {"Classify", "ListModels", "GetModel"}
+    assert {n["method"] for n in method["name"]} == {
+        "Classify",
+        "Embed",
+        "ListModels",
+        "GetModel",
+        "LoadModel",
+    }
     assert method["retryPolicy"]["maxAttempts"] == 3
     assert method["retryPolicy"]["retryableStatusCodes"] == ["UNAVAILABLE"]
     none = dict(channel_options(retries=0, tls=None, user_options=None, user_agent="ua"))
@@ -43,7 +49,7 @@ def test_channel_options_defaults_and_overrides() -> None:
 @pytest.fixture(scope="session")
 def self_signed(tmp_path_factory: pytest.TempPathFactory) -> tuple[bytes, bytes]:
     if shutil.which("openssl") is None:
-        pytest.skip("openssl is needed to make a test certificate")
+        pytest.fail("openssl is needed to make a test certificate: apt-get install openssl")
     folder = tmp_path_factory.mktemp("tls")
     key, cert = folder / "key.pem", folder / "cert.pem"
     command = ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
