@@ -11,9 +11,15 @@ Whole voices are held out for evaluation: flite `rms` and `awb` (speakers never 
 training), every espeak-ng variant in HELD_OUT_VARIANTS and every voice of the `en-029`
 accent. Training and validation use the rest.
 
-The clips are cached as int16 arrays in .cache/speech_commands/clips_{train,eval}.npz.
+A third split, `extra` (EXTRA_PLAN), holds more clips from the training voices with wider
+prosody, a wider resampling warp (tempo, pitch and formants together, like a vocal-tract
+length change) and, in 40 % of its clips, the word shifted so that up to 30 % of it falls
+off an edge of the second; train.py trains on it together with `train`.
+
+The clips are cached as int16 arrays in .cache/speech_commands/clips_{train,eval,extra}.npz.
 
 Usage: python -m recipes.speech_commands.synthesize [--cache .cache/speech_commands]
+       [--splits train eval extra]
 """
 
 from __future__ import annotations
@@ -58,6 +64,7 @@ FLITE_TRAIN = ("kal", "kal16", "slt")
 FLITE_HELD_OUT = ("rms", "awb")
 FESTIVAL_VOICES = ("kal_diphone", "cmu_us_slt_arctic_hts")
 FEMALE_FLITE = ("slt",)
+SPLITS = ("train", "eval", "extra")
 REQUIRED_TOOLS = {"espeak-ng": "espeak-ng", "flite": "flite", "festival": "festival"}
 
 
@@ -267,13 +274,44 @@ def place(word: FloatArray, rng: np.random.Generator | None, center: bool = Fals
     return clip
 
 
-def augment(word: FloatArray, rng: np.random.Generator) -> FloatArray:
+def place_cut(word: FloatArray, rng: np.random.Generator, max_cut: float) -> FloatArray:
+    """The word in a 1 s clip, shifted so that up to ``max_cut`` of it falls off one edge."""
+    clip = np.zeros(CLIP_SAMPLES, dtype=np.float32)
+    cut = int(word.size * rng.uniform(0.0, max_cut))
+    if rng.random() < 0.5:  # cut at the start: the clip opens mid-word
+        part = word[cut:][:CLIP_SAMPLES]
+        clip[: part.size] = part
+    else:  # cut at the end
+        part = word[: word.size - cut][-CLIP_SAMPLES:]
+        clip[CLIP_SAMPLES - part.size :] = part
+    return clip
+
+
+@dataclass(frozen=True, slots=True)
+class Augment:
+    """Augmentation ranges: speed (resampling: tempo, pitch and formants together, like a
+    vocal-tract-length change) and how often / how much a word is cut at a clip edge."""
+
+    speed: tuple[float, float] = (0.88, 1.12)
+    edge_prob: float = 0.0
+    max_cut: float = 0.0
+
+
+PLAIN = Augment()
+# Extra split: wider vocal-tract-like warping and words shifted partly out of the clip.
+WIDE = Augment(speed=(0.8, 1.25), edge_prob=0.4, max_cut=0.3)
+
+
+def augment(word: FloatArray, rng: np.random.Generator, how: Augment = PLAIN) -> FloatArray:
     """Speed, placement, reverberation, gain and noise for one utterance."""
-    speed = rng.uniform(0.88, 1.12)
+    speed = rng.uniform(*how.speed)
     x = resample(word, round(SAMPLE_RATE * speed))
     if x.size > 0.95 * CLIP_SAMPLES:  # long words: squeeze them into the clip
         x = resample(x, x.size, int(0.9 * CLIP_SAMPLES))
-    clip = place(x, rng)
+    if how.edge_prob > 0 and rng.random() < how.edge_prob:
+        clip = place_cut(x, rng, how.max_cut)
+    else:
+        clip = place(x, rng)
     if rng.random() < 0.35:
         clip = convolve(clip, room_impulse(rng))
     peak = float(np.abs(clip).max()) + 1e-9
@@ -303,14 +341,22 @@ def silence_clip(rng: np.random.Generator) -> FloatArray:
 # ---------------------------------------------------------------- voices and dataset
 
 
-def random_voice(rng: np.random.Generator, engine: str, names: Sequence[str]) -> Voice:
+def random_voice(
+    rng: np.random.Generator, engine: str, names: Sequence[str], wide: bool = False
+) -> Voice:
+    """A voice with random prosody; ``wide`` widens the speed and pitch ranges."""
     name = str(rng.choice(list(names)))
     if engine == "espeak":
+        if wide:
+            return Voice("espeak", name, speed=rng.uniform(0.6, 1.5), pitch=rng.uniform(0, 99))
         return Voice("espeak", name, speed=rng.uniform(0.7, 1.3), pitch=rng.uniform(15, 85))
     if engine == "flite":
+        if wide:
+            f0 = rng.uniform(130, 280) if name in FEMALE_FLITE else rng.uniform(65, 190)
+            return Voice("flite", name, speed=rng.uniform(0.65, 1.45), pitch=f0)
         f0 = rng.uniform(150, 230) if name in FEMALE_FLITE else rng.uniform(80, 140)
         return Voice("flite", name, speed=rng.uniform(0.75, 1.3), pitch=f0)
-    return Voice("festival", name, speed=rng.uniform(0.8, 1.25))
+    return Voice("festival", name, speed=rng.uniform(0.7, 1.4) if wide else rng.uniform(0.8, 1.25))
 
 
 def voice_pools(variants: Sequence[str]) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
@@ -342,10 +388,14 @@ class Plan:
     unknown_factor: float
     silence: int
     augment_copies: int
+    wide: bool = False  # wider prosody (random_voice) and the WIDE augmentation
 
 
 TRAIN_PLAN = Plan({"espeak": 80, "flite": 50, "festival": 25}, 1.5, 400, 2)
 EVAL_PLAN = Plan({"espeak": 40, "flite": 30}, 1.0, 80, 1)
+# Extra training clips (training voices only): new utterances with wider prosody and warping,
+# some words cut at an edge. Trained on together with the train split.
+EXTRA_PLAN = Plan({"espeak": 40, "flite": 20, "festival": 10}, 1.5, 60, 1, wide=True)
 
 
 def build_split(
@@ -358,11 +408,11 @@ def build_split(
     for engine, count in plan.per_word.items():
         for index, word in enumerate(COMMANDS):
             for _ in range(count):
-                jobs.append((random_voice(rng, engine, pools[engine]), word))
+                jobs.append((random_voice(rng, engine, pools[engine], plan.wide), word))
                 labels.append(index)
         for _ in range(round(count * plan.unknown_factor)):
             word = str(rng.choice(list(UNKNOWN_WORDS)))
-            jobs.append((random_voice(rng, engine, pools[engine]), word))
+            jobs.append((random_voice(rng, engine, pools[engine], plan.wide), word))
             labels.append(UNKNOWN_INDEX)
     words = synthesize_many(jobs)
     clips: list[FloatArray] = []
@@ -370,7 +420,7 @@ def build_split(
     families: list[str] = []
     for (voice, _), label, audio in zip(jobs, labels, words, strict=True):
         for _ in range(plan.augment_copies):
-            clips.append(augment(audio, rng))
+            clips.append(augment(audio, rng, WIDE if plan.wide else PLAIN))
             out_labels.append(label)
             families.append(voice.family)
     for _ in range(plan.silence):
@@ -386,6 +436,9 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=Path(".cache/speech_commands"))
     parser.add_argument("--seed", type=int, default=1234)
     parser.add_argument("--scale", type=float, default=3.0, help="multiply utterance counts")
+    parser.add_argument(
+        "--splits", nargs="+", default=["train", "eval", "extra"], choices=SPLITS, help="which"
+    )
     args = parser.parse_args()
     require_tools()
     args.cache.mkdir(parents=True, exist_ok=True)
@@ -393,12 +446,16 @@ def main() -> None:
     for split, plan, pools, seed in (
         ("train", TRAIN_PLAN, train_pools, args.seed),
         ("eval", EVAL_PLAN, eval_pools, args.seed + 1),
+        ("extra", EXTRA_PLAN, train_pools, args.seed + 2),
     ):
+        if split not in args.splits:
+            continue
         scaled = Plan(
             {k: max(1, round(v * args.scale)) for k, v in plan.per_word.items()},
             plan.unknown_factor,
             max(1, round(plan.silence * args.scale)),
             plan.augment_copies,
+            plan.wide,
         )
         began = time.monotonic()
         pcm, labels, families = build_split(scaled, pools, seed)

@@ -4,7 +4,8 @@ Each cached 1 s clip is embedded once with the ported backbone ([6, 96] per clip
 76-frame windows at a stride of 4 mel frames, twice as dense as openwakeword's 8; the
 openwakeword weights are unchanged). A small head over the sequence is trained with mixup,
 feature noise and label smoothing, a validation split (10 % of the training clips) and early
-stopping on validation loss, then evaluated on the held-out voices. Seeds are fixed.
+stopping on validation loss, then evaluated on the held-out voices. Seeds are fixed. The
+`extra` split, when cached, adds training rows (the validation split comes from `train`).
 
 Writes .cache/speech_commands/head.pt and metrics.json.
 
@@ -166,11 +167,18 @@ def train_member(
     return head, best[1], epoch + 1
 
 
-def train_head(x: Tensor, y: Tensor, seed: int = SEED) -> tuple[Head, dict[str, Any]]:
-    """ENSEMBLE ConvHeads (seeds seed, seed + 1, ...) on one fixed validation split."""
-    order = torch.randperm(x.shape[0], generator=torch.Generator().manual_seed(seed))
-    n_val = x.shape[0] // 10
-    val_idx, train_idx = order[:n_val], order[n_val:]
+def train_head(
+    x: Tensor, y: Tensor, seed: int = SEED, extra: int = 0
+) -> tuple[Head, dict[str, Any]]:
+    """ENSEMBLE ConvHeads (seeds seed, seed + 1, ...) on one fixed validation split.
+
+    The last ``extra`` rows of x (the extra split) are training rows only; the validation
+    split is drawn from the others, so it is the same as without them."""
+    n_base = x.shape[0] - extra
+    order = torch.randperm(n_base, generator=torch.Generator().manual_seed(seed))
+    n_val = n_base // 10
+    val_idx = order[:n_val]
+    train_idx = torch.cat([order[n_val:], torch.arange(n_base, x.shape[0])])
     head = Head()
     best_epochs: list[int] = []
     epochs_run: list[int] = []
@@ -215,9 +223,15 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     began = time.monotonic()
     x_train, y_train, _ = cached_embeddings(args.cache, "train")
+    n_extra = 0
+    if (args.cache / "clips_extra.npz").exists():
+        x_extra, y_extra, _ = cached_embeddings(args.cache, "extra")
+        n_extra = int(y_extra.numel())
+        x_train = torch.cat([x_train, x_extra])
+        y_train = torch.cat([y_train, y_extra])
     x_eval, y_eval, fam_eval = cached_embeddings(args.cache, "eval")
     embedded = time.monotonic()
-    head, fit = train_head(x_train, y_train)
+    head, fit = train_head(x_train, y_train, extra=n_extra)
     trained = time.monotonic()
     held: dict[str, Any] = evaluate(head, x_eval, y_eval, fam_eval)
     metrics: dict[str, Any] = {
@@ -228,6 +242,7 @@ def main() -> None:
         "ensemble": ENSEMBLE,
         "mixup_alpha": MIXUP_ALPHA,
         "train_clips": int(y_train.numel()),
+        "extra_clips": n_extra,
         "fit": fit,
         "held_out": held,
         "seconds_embedding": round(embedded - began, 1),
