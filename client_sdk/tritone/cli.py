@@ -103,19 +103,24 @@ def _delegate(command: str, rest: list[str]) -> int:
     return status
 
 
-def _parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
+def add_connection_arguments(parser: argparse.ArgumentParser) -> None:
+    """--target, --token and --tls, with their TRITONE_* defaults (shared with evaluate)."""
+    parser.add_argument(
         "--target",
         default=os.environ.get("TRITONE_TARGET") or DEFAULT_TARGET,
         help="gateway host:port (default: $TRITONE_TARGET or %(default)s)",
     )
-    common.add_argument(
+    parser.add_argument(
         "--token",
         default=os.environ.get("TRITONE_TOKEN") or None,
         help="bearer token (default: $TRITONE_TOKEN)",
     )
-    common.add_argument("--tls", action="store_true", help="connect with TLS (system roots)")
+    parser.add_argument("--tls", action="store_true", help="connect with TLS (system roots)")
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    add_connection_arguments(common)
     common.add_argument("--json", action="store_true", help="print one JSON object per line")
 
     parser = argparse.ArgumentParser(prog="tritone", description="Tritone audio classification")

@@ -41,6 +41,7 @@ import numpy as np
 import numpy.typing as npt
 
 from tritone._client import AsyncClient
+from tritone.cli import add_connection_arguments
 from tritone.errors import TritoneError, UsageError
 
 __all__ = [
@@ -54,7 +55,6 @@ __all__ = [
     "main",
 ]
 
-DEFAULT_TARGET = "127.0.0.1:50051"
 DEFAULT_CONCURRENCY = 8
 
 
@@ -394,17 +394,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("data", metavar="DATA", help="audiofolder (a folder per label) or CSV")
     parser.add_argument("--model", required=True, help="model to evaluate")
-    parser.add_argument(
-        "--target",
-        default=os.environ.get("TRITONE_TARGET") or DEFAULT_TARGET,
-        help="gateway host:port (default: $TRITONE_TARGET or %(default)s)",
-    )
-    parser.add_argument(
-        "--token",
-        default=os.environ.get("TRITONE_TOKEN") or None,
-        help="bearer token (default: $TRITONE_TOKEN)",
-    )
-    parser.add_argument("--tls", action="store_true", help="connect with TLS (system roots)")
+    add_connection_arguments(parser)
     parser.add_argument(
         "--concurrency",
         type=int,
