@@ -8,8 +8,6 @@ silero-vad (6.2.3) and pocketsphinx-testdata; without them these tests fail, nev
 
 from __future__ import annotations
 
-import importlib
-import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,6 +18,12 @@ import torch
 
 import tritone
 from support.recordings import read_pcm, recording_path
+from support.silero import (
+    import_silero_vad,
+    reference_model,
+    silero_probabilities,
+    to_float,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -38,42 +42,13 @@ FloatArray = npt.NDArray[np.float32]
 
 @pytest.fixture(scope="module")
 def silero_vad() -> Any:
-    try:
-        return importlib.import_module("silero_vad")
-    except ImportError:
-        pytest.fail(
-            "the Python package silero-vad is not installed (pip install silero-vad==6.2.3): "
-            "it is the reference for the voice-activity tests"
-        )
+    return import_silero_vad()
 
 
 @pytest.fixture(scope="module")
 def silero(silero_vad: Any) -> Iterator[Any]:
-    threads = torch.get_num_threads()  # importing silero_vad sets torch to one thread
-    with warnings.catch_warnings():
-        # torch >= 2.10 deprecates TorchScript in favour of torch.export: still supported.
-        warnings.simplefilter("ignore", DeprecationWarning)
-        model = silero_vad.load_silero_vad()
-    yield model
-    torch.set_num_threads(threads)
-
-
-def to_float(pcm: bytes) -> FloatArray:
-    return (np.frombuffer(pcm, dtype="<i2") / np.float32(32768.0)).astype(np.float32)
-
-
-def silero_probabilities(silero: Any, audio: FloatArray) -> FloatArray:
-    """silero-vad's own per-chunk probabilities, as its get_speech_timestamps computes them."""
-    silero.reset_states()
-    x = torch.from_numpy(audio)
-    probs = []
-    with torch.inference_mode():
-        for start in range(0, x.shape[0], HOP):
-            chunk = x[start : start + HOP]
-            if chunk.shape[0] < HOP:
-                chunk = torch.nn.functional.pad(chunk, (0, HOP - chunk.shape[0]))
-            probs.append(float(silero(chunk, RATE).item()))
-    return np.asarray(probs, dtype=np.float32)
+    with reference_model(silero_vad) as model:
+        yield model
 
 
 def silero_speech(silero_vad: Any, silero: Any, audio: FloatArray) -> list[tuple[float, float]]:

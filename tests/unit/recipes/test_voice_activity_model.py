@@ -8,9 +8,7 @@ silero-vad's own per-chunk probabilities within 1e-4. Needs the Python package s
 
 from __future__ import annotations
 
-import importlib
 import warnings
-import wave
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,12 +18,12 @@ import numpy.typing as npt
 import pytest
 import torch
 
+from support.recordings import LIBRIVOX, read_pcm, recording_path
+from support.silero import import_silero_vad, reference_model, silero_probabilities, to_float
 from tritone_server.torchscript import device_constants
 
 MODEL_PATH = Path(__file__).resolve().parents[3] / "model_repository/voice-activity/1/model.pt"
-RECORDING = Path(
-    "/usr/share/pocketsphinx/test/data/librivox/sense_and_sensibility_01_austen_64kb-0870.wav"
-)
+RECORDING = LIBRIVOX.format("0870")
 RATE = 16_000
 HOP = 512
 CONTEXT = 64
@@ -51,45 +49,12 @@ def model() -> Any:
 
 @pytest.fixture(scope="module")
 def silero() -> Iterator[Any]:
-    try:
-        silero_vad = importlib.import_module("silero_vad")
-    except ImportError:
-        pytest.fail(
-            "the Python package silero-vad is not installed (pip install silero-vad==6.2.3): "
-            "it is the reference for the voice-activity parity tests"
-        )
-    threads = torch.get_num_threads()  # importing silero_vad sets torch to one thread
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        reference = silero_vad.load_silero_vad()
-    yield reference
-    torch.set_num_threads(threads)
+    with reference_model(import_silero_vad()) as reference:
+        yield reference
 
 
 def recording() -> FloatArray:
-    if not RECORDING.is_file():
-        pytest.fail(
-            f"{RECORDING} is missing: install the Debian package pocketsphinx-testdata "
-            "(apt-get install pocketsphinx-testdata), real speech for the voice-activity tests"
-        )
-    with wave.open(str(RECORDING), "rb") as f:
-        assert (f.getframerate(), f.getnchannels(), f.getsampwidth()) == (RATE, 1, 2)
-        data = f.readframes(f.getnframes())
-    return (np.frombuffer(data, dtype="<i2") / np.float32(32768.0)).astype(np.float32)
-
-
-def silero_probabilities(silero: Any, audio: FloatArray) -> FloatArray:
-    """silero-vad's own per-chunk probabilities, as its get_speech_timestamps computes them."""
-    silero.reset_states()
-    x = torch.from_numpy(audio)
-    probs = []
-    with torch.inference_mode():
-        for start in range(0, x.shape[0], HOP):
-            chunk = x[start : start + HOP]
-            if chunk.shape[0] < HOP:
-                chunk = torch.nn.functional.pad(chunk, (0, HOP - chunk.shape[0]))
-            probs.append(float(silero(chunk, RATE).item()))
-    return np.asarray(probs, dtype=np.float32)
+    return to_float(read_pcm(recording_path(RECORDING)))
 
 
 def gateway_windows(audio: FloatArray) -> FloatArray:
