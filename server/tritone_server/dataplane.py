@@ -19,7 +19,7 @@ from tritone_server.audio import (
     decode_encoded_async,
     pcm_to_float,
 )
-from tritone_server.errors import InvalidRequest, LimitExceeded
+from tritone_server.errors import InvalidRequest
 from tritone_server.inference import ClipScores, Inference
 from tritone_server.metrics import Metrics, current_model
 from tritone_server.models import Activation, Catalogue, ModelSpec
@@ -94,15 +94,9 @@ class DataPlane:
 
     async def decode(self, audio: ClipAudio, model: str) -> DecodedAudio:
         with self.metrics.stage("decode", model):
+            # Both paths check format, emptiness and size against the limits first.
             if isinstance(audio, RawPcmAudio):
-                audio.format.validate(self.limits)
                 return pcm_to_float(audio.data, audio.format, self.limits)
-            if not audio:
-                raise InvalidRequest("the request carries no audio")
-            if len(audio) > self.limits.max_encoded_bytes:
-                raise LimitExceeded(
-                    f"the audio is {len(audio)} bytes; the limit is {self.limits.max_encoded_bytes}"
-                )
             return await decode_encoded_async(audio, self.limits, pool=self.decode_pool)
 
     async def classify(

@@ -3,9 +3,10 @@
 GatewayError
 ├── InvalidRequest          INVALID_ARGUMENT  (bad options; so is audio.AudioError)
 ├── ModelNotFound           NOT_FOUND
-├── LimitExceeded           RESOURCE_EXHAUSTED (so is audio.AudioLimitError)
 ├── BackendUnavailable      UNAVAILABLE       (Triton unreachable or model not ready)
 └── BackendFailed           INTERNAL          (Triton answered with an error)
+
+audio.AudioLimitError (too long, too large, too slow to decode) is RESOURCE_EXHAUSTED.
 """
 
 from __future__ import annotations
@@ -31,12 +32,6 @@ class ModelNotFound(GatewayError):
     """No model of that name is served."""
 
     code = grpc.StatusCode.NOT_FOUND
-
-
-class LimitExceeded(GatewayError):
-    """A configured limit was reached (queue, streams, size)."""
-
-    code = grpc.StatusCode.RESOURCE_EXHAUSTED
 
 
 class BackendUnavailable(GatewayError):
