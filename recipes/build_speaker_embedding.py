@@ -50,7 +50,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from tritone_server.model_config import TensorConfig, render_config
+from tritone_server.triton.model_config import TensorConfig, render_config
 
 MODEL_NAME = "speaker-embedding"
 SAMPLE_RATE = 16_000

@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from tritone_server.model_config import TensorConfig, render_config
+from tritone_server.triton.model_config import TensorConfig, render_config
 
 MODEL_NAME = "tones"
 SAMPLE_RATE = 16_000

@@ -39,8 +39,8 @@ import numpy.typing as npt
 import torch
 from torch import Tensor, nn
 
-from tritone_server.model_config import TensorConfig, render_config
-from tritone_server.torchscript import device_constants
+from tritone_server.triton.model_config import TensorConfig, render_config
+from tritone_server.triton.torchscript import device_constants
 
 MODEL_NAME = "voice-activity"
 SILERO_VERSION = "6.2.3"

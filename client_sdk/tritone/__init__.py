@@ -9,6 +9,7 @@ Example:
 from tritone._client import AsyncClient, Client
 from tritone._config import DEFAULT, TimeoutTypes, TlsConfig, UseClientDefault
 from tritone._stream import AudioStream
+from tritone._version import __version__
 from tritone.errors import (
     CallCancelledError,
     ClientClosedError,
@@ -41,8 +42,6 @@ from tritone.types import (
     StreamSummary,
     WindowResult,
 )
-
-__version__ = "0.1.0"
 
 __all__ = [
     "DEFAULT",

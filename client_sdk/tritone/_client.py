@@ -37,6 +37,7 @@ from tritone._config import (
 from tritone._proto import audio_classification_pb2 as pb
 from tritone._proto import audio_classification_pb2_grpc as pb_grpc
 from tritone._stream import AudioStream, StreamSpec
+from tritone._version import __version__
 from tritone.errors import ClientClosedError, from_grpc_error, invalid_argument
 from tritone.types import (
     Activation,
@@ -51,7 +52,7 @@ from tritone.types import (
 
 __all__ = ["AsyncClient", "Client"]
 
-_USER_AGENT: Final = "tritone-python/0.1"
+_USER_AGENT: Final = f"tritone-python/{__version__}"
 _T = TypeVar("_T")
 _F = TypeVar("_F", bound=Callable[..., Any])
 

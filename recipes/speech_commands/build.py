@@ -39,8 +39,8 @@ from recipes.speech_commands.synthesize import (
     colored_noise,
 )
 from recipes.speech_commands.train import EMBED_STRIDE, Head
-from tritone_server.model_config import TensorConfig, render_config
-from tritone_server.torchscript import device_constants
+from tritone_server.triton.model_config import TensorConfig, render_config
+from tritone_server.triton.torchscript import device_constants
 
 MODEL_NAME = "speech-commands"
 MAX_BATCH_SIZE = 64
@@ -114,11 +114,11 @@ def aggregation_study(
     limit: int = 400,
 ) -> dict[str, float]:
     """Held-out 1 s clips inside 2.5 s of quiet background, windowed and pooled as the
-    gateway does (tritone_server.audio.frame_windows, scoring.activate / pool), for each
+    gateway does (tritone_server.audio.dsp.frame_windows, scoring.activate / pool), for each
     hop: accuracy keyed "<how>@<hop>"."""
-    from tritone_server.audio import frame_windows
-    from tritone_server.models import Aggregation
-    from tritone_server.scoring import activate, pool
+    from tritone_server.audio.dsp import frame_windows
+    from tritone_server.core.models import Aggregation
+    from tritone_server.core.scoring import activate, pool
 
     clips = np.load(cache / "clips_eval.npz")
     pcm, labels = clips["pcm"], clips["labels"]

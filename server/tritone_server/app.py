@@ -27,19 +27,23 @@ from grpc_reflection.v1alpha import reflection
 
 from tritone._proto import audio_classification_pb2 as pb
 from tritone._proto import audio_classification_pb2_grpc as pb_grpc
-from tritone_server.audio import DecodePool
-from tritone_server.backends.triton import TritonBackend
-from tritone_server.batching import MicroBatcher
-from tritone_server.dataplane import DataPlane
+from tritone_server.audio.decode_pool import DecodePool
+from tritone_server.core.batching import MicroBatcher
+from tritone_server.core.dataplane import DataPlane
+from tritone_server.core.inference import Inference
+from tritone_server.core.models import Catalogue
 from tritone_server.errors import BackendUnavailable, ModelNotFound
-from tritone_server.http import build_app
-from tritone_server.inference import Inference
-from tritone_server.interceptors import AccessLogInterceptor, ErrorInterceptor, MetricsInterceptor
+from tritone_server.frontends.http import build_app
+from tritone_server.frontends.interceptors import (
+    AccessLogInterceptor,
+    ErrorInterceptor,
+    MetricsInterceptor,
+)
+from tritone_server.frontends.service import AudioClassificationService
 from tritone_server.metrics import Metrics
-from tritone_server.models import Catalogue
-from tritone_server.service import AudioClassificationService
 from tritone_server.settings import Settings, load_settings
-from tritone_server.triton_local import LocalTriton
+from tritone_server.triton.client import TritonBackend
+from tritone_server.triton.local import LocalTriton
 
 log = logging.getLogger("tritone_server")
 

@@ -1,62 +1,67 @@
-"""Domain errors of the gateway and the one table that turns them into gRPC status codes.
+"""The gateway's domain errors. A leaf: no transport, no audio libraries.
 
-GatewayError
-├── InvalidRequest          INVALID_ARGUMENT  (bad options; so is audio.AudioError)
-├── ModelNotFound           NOT_FOUND
-├── BackendUnavailable      UNAVAILABLE       (Triton unreachable or model not ready)
-└── BackendFailed           INTERNAL          (Triton answered with an error)
+GatewayError                str() is the sentence sent to the caller
+├── InvalidRequest          bad options
+├── AudioError              bad audio (also a ValueError)
+│   └── AudioLimitError     the audio exceeds a configured limit; `limit` names which
+├── ModelNotFound           no model of that name
+├── BackendUnavailable      Triton unreachable or the model not ready there
+└── BackendFailed           Triton answered with an error
 
-audio.AudioLimitError (too long, too large, too slow to decode) is RESOURCE_EXHAUSTED.
+`frontends.status` maps each to a gRPC status code and an HTTP status, in one table.
 """
 
 from __future__ import annotations
 
-import grpc
-
-from tritone_server.audio import AudioError, AudioLimitError
+__all__ = [
+    "AudioError",
+    "AudioLimitError",
+    "BackendFailed",
+    "BackendUnavailable",
+    "GatewayError",
+    "InvalidRequest",
+    "ModelNotFound",
+]
 
 
 class GatewayError(Exception):
     """Base of the errors the gateway reports to callers; str() is the sentence sent."""
 
-    code = grpc.StatusCode.INTERNAL
-
 
 class InvalidRequest(GatewayError):
     """The request's options are wrong; the sentence says which."""
 
-    code = grpc.StatusCode.INVALID_ARGUMENT
+
+class AudioError(GatewayError, ValueError):
+    """The caller's audio cannot be used; the message is a sentence naming what was wrong."""
+
+
+class AudioLimitError(AudioError):
+    """The audio exceeds a configured limit.
+
+    `limit` names it: "duration", "channels", "sample_rate", "encoded_bytes",
+    "decoded_bytes" or "decode_timeout".
+    """
+
+    def __init__(self, message: str, *, limit: str) -> None:
+        super().__init__(message)
+        self.limit = limit
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_limit_error, (str(self), self.limit))
+
+
+def _limit_error(message: str, limit: str) -> AudioLimitError:
+    return AudioLimitError(message, limit=limit)
 
 
 class ModelNotFound(GatewayError):
     """No model of that name is served."""
 
-    code = grpc.StatusCode.NOT_FOUND
-
 
 class BackendUnavailable(GatewayError):
     """Triton cannot be reached, or the model is not ready there."""
 
-    code = grpc.StatusCode.UNAVAILABLE
-
 
 class BackendFailed(GatewayError):
     """Triton answered a request with an error."""
-
-    code = grpc.StatusCode.INTERNAL
-
-
-# A rate or channel count outside the supported range is a format the gateway does not take
-# (INVALID_ARGUMENT); too long, too large or too slow to decode is a limit (RESOURCE_EXHAUSTED).
-_FORMAT_LIMITS = frozenset({"sample_rate", "channels"})
-
-
-def status_for(exc: BaseException) -> tuple[grpc.StatusCode, str] | None:
-    """The status code and sentence for a known error, or None for an unexpected one."""
-    if isinstance(exc, GatewayError):
-        return exc.code, str(exc)
-    if isinstance(exc, AudioLimitError) and exc.limit not in _FORMAT_LIMITS:
-        return grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc)
-    if isinstance(exc, AudioError):
-        return grpc.StatusCode.INVALID_ARGUMENT, str(exc)
-    return None

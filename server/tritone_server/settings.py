@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tritone_server.audio import AudioLimits
+from tritone_server.audio.formats import AudioLimits
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

@@ -12,7 +12,7 @@ from tritonclient.grpc import InferInput, InferRequestedOutput
 from tritonclient.grpc.aio import InferenceServerClient
 from tritonclient.utils import InferenceServerException
 
-from tritone_server.triton_local import LocalTriton, TritonStartError
+from tritone_server.triton.local import LocalTriton, TritonStartError
 
 pytestmark = pytest.mark.integration
 

@@ -12,7 +12,7 @@ import tritone
 from support.gateway import REPO, start_gateway
 from support.tones import FREQS, LABELS, tone
 from tritone.errors import StatusCode
-from tritone_server.triton_local import LocalTriton
+from tritone_server.triton.local import LocalTriton
 
 
 async def health(target: str) -> int:

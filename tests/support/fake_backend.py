@@ -1,4 +1,4 @@
-"""A fake backend behind the same interface as backends/triton.py, for unit tests only."""
+"""A fake backend behind the same interface as triton/client.py, for unit tests only."""
 
 from __future__ import annotations
 

@@ -15,8 +15,8 @@ import torch
 from google.protobuf import json_format, text_format
 from tritonclient.grpc import model_config_pb2
 
-from tritone_server.models import spec_from_config
-from tritone_server.torchscript import device_constants
+from tritone_server.core.models import spec_from_config
+from tritone_server.triton.torchscript import device_constants
 
 REPOSITORY = Path(__file__).resolve().parents[2] / "model_repository"
 MODELS = sorted(p.name for p in REPOSITORY.iterdir() if (p / "config.pbtxt").is_file())

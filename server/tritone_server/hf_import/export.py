@@ -41,9 +41,10 @@ from torch import Tensor, nn
 from torch.jit import TracerWarning  # type: ignore[attr-defined]
 from tqdm import tqdm
 
+from tritone_server.core.models import Activation
 from tritone_server.hf_import.frontends import KaldiFbank, UtteranceNormalizer, WhisperLogMel
-from tritone_server.model_config import TensorConfig, render_config
-from tritone_server.torchscript import device_constant_nodes, device_constants
+from tritone_server.triton.model_config import TensorConfig, render_config
+from tritone_server.triton.torchscript import device_constant_nodes, device_constants
 
 __all__ = [
     "DEFAULT_MAX_BATCH_SIZE",
@@ -63,7 +64,6 @@ __all__ = [
 ]
 
 Family = Literal["wav2vec2", "whisper", "ast"]
-Activation = Literal["softmax", "sigmoid", "none"]
 FloatArray = npt.NDArray[np.float32]
 
 SUPPORTED: Mapping[str, Family] = {

@@ -11,7 +11,7 @@ import numpy.typing as npt
 import torch
 from tqdm import tqdm
 
-from tritone_server.audio import frame_windows
+from tritone_server.audio.dsp import frame_windows
 from tritone_server.training.backbones import Backbone
 
 __all__ = ["Features", "embed_clips"]

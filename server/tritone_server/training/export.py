@@ -13,9 +13,9 @@ import numpy.typing as npt
 import torch
 from torch import Tensor, nn
 
-from tritone_server.model_config import TensorConfig, render_config
-from tritone_server.torchscript import device_constants
 from tritone_server.training.backbones import Backbone, quiet_jit
+from tritone_server.triton.model_config import TensorConfig, render_config
+from tritone_server.triton.torchscript import device_constants
 
 __all__ = [
     "UNKNOWN_LABEL",
@@ -105,7 +105,7 @@ def load_scripted(path: Path) -> Any:
 
 
 def config_pbtxt(name: str, backbone: Backbone, labels: list[str], description: str) -> str:
-    """The production config (tritone_server.model_config), windowed like the backbone."""
+    """The production config (tritone_server.triton.model_config), windowed like the backbone."""
     parameters = {
         "task": "audio-classification",
         "sample_rate": str(backbone.sample_rate),

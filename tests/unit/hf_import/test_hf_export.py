@@ -22,6 +22,7 @@ import transformers
 from google.protobuf import json_format, text_format
 from tritonclient.grpc import model_config_pb2
 
+from tritone_server.core.models import spec_from_config
 from tritone_server.hf_import.cli import main
 from tritone_server.hf_import.export import (
     SUPPORTED_ARCHITECTURES,
@@ -35,7 +36,6 @@ from tritone_server.hf_import.export import (
     trace_classifier,
 )
 from tritone_server.hf_import.tiny import TINY_LABELS, write_tiny_checkpoint
-from tritone_server.models import spec_from_config
 
 FloatArray = npt.NDArray[np.float32]
 TOLERANCE = 1e-4
@@ -97,7 +97,7 @@ def test_the_trace_records_devices_that_the_export_removes(checkpoints: dict[str
     """Transformers creates tensors on the device of a weight; a bare trace bakes in "cpu"
     (WavLM's relative positions: an arange over the input's length)."""
     from tritone_server.hf_import.export import _quiet_tracing
-    from tritone_server.torchscript import device_constant_nodes
+    from tritone_server.triton.torchscript import device_constant_nodes
 
     classifier = build_classifier(load_checkpoint(checkpoints["WavLMForSequenceClassification"]))
     with torch.no_grad(), _quiet_tracing():

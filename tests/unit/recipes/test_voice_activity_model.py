@@ -20,7 +20,7 @@ import torch
 
 from support.recordings import LIBRIVOX, read_pcm, recording_path
 from support.silero import import_silero_vad, reference_model, silero_probabilities, to_float
-from tritone_server.torchscript import device_constants
+from tritone_server.triton.torchscript import device_constants
 
 MODEL_PATH = Path(__file__).resolve().parents[3] / "model_repository/voice-activity/1/model.pt"
 RECORDING = LIBRIVOX.format("0870")

@@ -21,7 +21,7 @@ from google.protobuf import json_format, text_format
 from torch import Tensor, nn
 from tritonclient.grpc import model_config_pb2
 
-from tritone_server.models import spec_from_config
+from tritone_server.core.models import spec_from_config
 from tritone_server.training import cli
 from tritone_server.training.export import UNKNOWN_SCALE, FusedModel, script
 

@@ -8,17 +8,17 @@ import numpy as np
 import pytest
 
 from support.fake_backend import LevelsBackend, config
-from tritone_server.audio import AudioError, PcmEncoding, PcmFormat
-from tritone_server.errors import InvalidRequest
-from tritone_server.inference import Inference
-from tritone_server.models import spec_from_config
-from tritone_server.streams import (
+from tritone_server.audio.formats import PcmEncoding, PcmFormat
+from tritone_server.core.inference import Inference
+from tritone_server.core.models import spec_from_config
+from tritone_server.core.streams import (
     DetectionEvent,
     LiveStream,
     StreamOptions,
     SummaryEvent,
     WindowEvent,
 )
+from tritone_server.errors import AudioError, InvalidRequest
 
 RATE = 1000
 F32 = PcmFormat(PcmEncoding.F32LE, RATE, 1)

@@ -1,7 +1,7 @@
 # mypy: ignore-errors
 """Generic Triton python-backend model that runs a TorchScript file with torch.
 
-tritone_server.triton_local copies this file next to each model's `model.pt` in the
+tritone_server.triton.local copies this file next to each model's `model.pt` in the
 derived repository it hands to the pip-installable Triton, which has no libtorch backend.
 It runs inside Triton's python-backend stub, so it can import triton_python_backend_utils
 and is never imported by the gateway itself.

@@ -6,8 +6,8 @@ import pytest
 from google.protobuf import json_format, text_format
 from tritonclient.grpc import model_config_pb2
 
-from tritone_server.model_config import TensorConfig, pbtxt_string, render_config
-from tritone_server.models import spec_from_config
+from tritone_server.core.models import spec_from_config
+from tritone_server.triton.model_config import TensorConfig, pbtxt_string, render_config
 
 
 def test_rendered_config_parses_as_triton_config_and_fits_the_gateway() -> None:

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from support.fake_backend import LevelsBackend, config
-from tritone_server.batching import MicroBatcher
-from tritone_server.inference import Inference
-from tritone_server.models import spec_from_config
-from tritone_server.scoring import FloatArray
+from tritone_server.core.batching import MicroBatcher
+from tritone_server.core.inference import Inference
+from tritone_server.core.models import spec_from_config
+from tritone_server.core.scoring import FloatArray
 
 
 class Recorder:

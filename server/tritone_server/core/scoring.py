@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from tritone_server.models import Activation, Aggregation
+from tritone_server.core.models import Activation, Aggregation
 
 FloatArray = npt.NDArray[np.float32]
 

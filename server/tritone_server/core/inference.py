@@ -14,13 +14,14 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from tritone_server.audio import DecodedAudio, frame_windows, resample, to_mono
-from tritone_server.backends.base import InferenceBackend
-from tritone_server.batching import MicroBatcher
+from tritone_server.audio.dsp import frame_windows, resample, to_mono
+from tritone_server.audio.formats import DecodedAudio
+from tritone_server.core.batching import MicroBatcher
+from tritone_server.core.models import Activation, ModelSpec
+from tritone_server.core.scoring import FloatArray, activate, pool
 from tritone_server.errors import InvalidRequest
 from tritone_server.metrics import Metrics
-from tritone_server.models import Activation, ModelSpec
-from tritone_server.scoring import FloatArray, activate, pool
+from tritone_server.triton.backend import InferenceBackend
 
 State = dict[str, npt.NDArray[np.float32]]
 

@@ -10,14 +10,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from tritone_server.triton_local import (
-    TritonInstall,
+from tritone_server.triton.derived_repository import (
     derive_python_backend_repository,
-    find_tritonserver,
     to_python_backend_config,
 )
+from tritone_server.triton.local import TritonInstall, find_tritonserver
 
-REPOSITORY = Path(__file__).resolve().parents[3] / "model_repository"
+REPOSITORY = Path(__file__).resolve().parents[4] / "model_repository"
 TONES = REPOSITORY / "tones"
 LABELS = [
     "tone_250",

@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tritone_server.scoring import activate, pool, top_k
+from tritone_server.core.scoring import activate, pool, top_k
 
 
 def test_softmax_rows_sum_to_one_and_survive_large_logits() -> None:

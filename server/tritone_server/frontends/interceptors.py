@@ -18,7 +18,7 @@ from typing import Any
 
 import grpc
 
-from tritone_server.errors import status_for
+from tritone_server.frontends.status import status_for
 from tritone_server.metrics import Metrics, current_model
 
 log = logging.getLogger("tritone_server.access")

@@ -1,4 +1,4 @@
-"""tritone_server.audio: decoding, PCM framing, downmix, resampling, windows.
+"""tritone_server.audio (formats, decode, decode_pool, dsp): decoding, PCM, downmix, windows.
 
 Real soundfile, real soxr, audio generated here; the DecodePool tests start real worker
 processes.
@@ -18,25 +18,25 @@ import numpy.typing as npt
 import pytest
 import soundfile as sf
 
-from tritone_server import audio
-from tritone_server.audio import (
-    AudioError,
-    AudioLimitError,
-    AudioLimits,
-    DecodedAudio,
-    DecodePool,
-    PcmEncoding,
-    PcmFormat,
-    PcmFramer,
+from tritone_server.audio import decode as decode_module
+from tritone_server.audio.decode import decode_encoded
+from tritone_server.audio.decode_pool import DecodePool, decode_encoded_async
+from tritone_server.audio.dsp import (
     StreamResampler,
-    decode_encoded,
-    decode_encoded_async,
     frame_windows,
-    pcm_to_float,
     resample,
     to_mono,
     window_starts,
 )
+from tritone_server.audio.formats import (
+    AudioLimits,
+    DecodedAudio,
+    PcmEncoding,
+    PcmFormat,
+    PcmFramer,
+    pcm_to_float,
+)
+from tritone_server.errors import AudioError, AudioLimitError
 
 F32 = npt.NDArray[np.float32]
 LIMITS = AudioLimits()
@@ -299,7 +299,7 @@ def _no_decoding(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(f: object, out: F32) -> int:
         raise AssertionError("decoding started")
 
-    monkeypatch.setattr(audio, "_read_into", refuse)
+    monkeypatch.setattr(decode_module, "_read_into", refuse)
 
 
 def test_too_many_channels_is_refused_before_decoding(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -377,7 +377,7 @@ def test_flac_claiming_fewer_frames_never_yields_more_than_it_holds(
 def test_flac_of_unknown_length_decodes_every_frame(long_flac: tuple[F32, bytes]) -> None:
     x, data = long_flac
     unknown = flac_with_total_samples(data, 0)
-    assert len(x) % audio._BLOCK_FRAMES != 0
+    assert len(x) % decode_module._BLOCK_FRAMES != 0
     got = decode_encoded(unknown, LIMITS)
     assert got.frames == len(x)  # the last (partial) block is not lost
     np.testing.assert_allclose(got.samples, x, atol=1.5 / 32768)

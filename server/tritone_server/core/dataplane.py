@@ -1,4 +1,4 @@
-"""The one core behind both skins: gRPC (service.py) and HTTP (http.py) call it alike.
+"""The one core behind both skins: gRPC (frontends.service) and HTTP (frontends.http).
 
 It resolves the model, checks options, decodes the untrusted audio, classifies and ranks.
 The skins only translate their wire format to these calls and the results back.
@@ -11,20 +11,14 @@ import dataclasses
 import re
 from dataclasses import dataclass
 
-from tritone_server.audio import (
-    AudioLimits,
-    DecodedAudio,
-    DecodePool,
-    PcmFormat,
-    decode_encoded_async,
-    pcm_to_float,
-)
+from tritone_server.audio.decode_pool import DecodePool, decode_encoded_async
+from tritone_server.audio.formats import AudioLimits, DecodedAudio, PcmFormat, pcm_to_float
+from tritone_server.core.inference import ClipScores, Inference
+from tritone_server.core.models import Activation, Catalogue, ModelSpec
+from tritone_server.core.scoring import FloatArray, top_k
+from tritone_server.core.streams import LiveStream, StreamOptions
 from tritone_server.errors import InvalidRequest
-from tritone_server.inference import ClipScores, Inference
 from tritone_server.metrics import Metrics, current_model
-from tritone_server.models import Activation, Catalogue, ModelSpec
-from tritone_server.scoring import FloatArray, top_k
-from tritone_server.streams import LiveStream, StreamOptions
 
 _MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 

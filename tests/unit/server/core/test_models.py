@@ -5,8 +5,8 @@ import json
 import pytest
 
 from support.fake_backend import LABELS, LevelsBackend, config
+from tritone_server.core.models import Catalogue, ModelConfigError, spec_from_config
 from tritone_server.errors import BackendUnavailable, ModelNotFound
-from tritone_server.models import Catalogue, ModelConfigError, spec_from_config
 
 
 def test_spec_reads_everything_from_the_config() -> None:
@@ -61,9 +61,9 @@ async def test_catalogue_skips_unfit_models_and_finds_the_rest() -> None:
 async def test_audio_shorter_than_min_samples_is_refused_with_a_sentence() -> None:
     import numpy as np
 
-    from tritone_server.audio import DecodedAudio
+    from tritone_server.audio.formats import DecodedAudio
+    from tritone_server.core.inference import Inference
     from tritone_server.errors import InvalidRequest
-    from tritone_server.inference import Inference
 
     c = config(window=0, hop=0)
     c["parameters"]["min_samples"] = {"string_value": "400"}

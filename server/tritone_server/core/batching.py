@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from tritone_server.scoring import FloatArray
+from tritone_server.core.scoring import FloatArray
 
 Outputs = dict[str, FloatArray]
 Send = Callable[[Mapping[str, FloatArray]], Awaitable[Outputs]]

@@ -11,17 +11,17 @@ import grpc
 
 from tritone._proto import audio_classification_pb2 as pb
 from tritone._proto import audio_classification_pb2_grpc as pb_grpc
-from tritone_server.audio import PcmEncoding, PcmFormat
-from tritone_server.dataplane import ClipAudio, DataPlane, RawPcmAudio
-from tritone_server.errors import InvalidRequest
-from tritone_server.models import Activation, ModelSpec
-from tritone_server.streams import (
+from tritone_server.audio.formats import PcmEncoding, PcmFormat
+from tritone_server.core.dataplane import ClipAudio, DataPlane, RawPcmAudio
+from tritone_server.core.models import Activation, ModelSpec
+from tritone_server.core.streams import (
     DetectionEvent,
     StreamEvent,
     StreamOptions,
     SummaryEvent,
     WindowEvent,
 )
+from tritone_server.errors import InvalidRequest
 
 _ACTIVATIONS: dict[int, Activation | None] = {
     pb.ACTIVATION_UNSPECIFIED: None,

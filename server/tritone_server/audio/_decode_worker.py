@@ -1,7 +1,7 @@
-"""The worker-process side of `audio.DecodePool`, and the wire format both sides speak.
+"""The worker-process side of `decode_pool.DecodePool`, and the wire format both sides speak.
 
 A worker owns one end of a socket pair and loops: receive a job, decode it with
-`audio.decode_encoded`, send the result. Messages are length-prefixed frames (8-byte
+`decode.decode_encoded`, send the result. Messages are length-prefixed frames (8-byte
 big-endian length, then the payload):
 
     worker -> parent   JSON {"ready": true}   once, when it has imported what it needs
@@ -26,6 +26,10 @@ import socket
 import struct
 import time
 from typing import Any, Final
+
+from tritone_server.audio.decode import decode_encoded
+from tritone_server.audio.formats import AudioLimits
+from tritone_server.errors import AudioError, AudioLimitError
 
 _LEN: Final = struct.Struct(">Q")
 #: the largest JSON header either side accepts
@@ -139,8 +143,6 @@ def worker_main(sock: socket.socket) -> None:
     # The gateway owns our lifetime: a Ctrl-C to its process group must not kill us mid-job
     # with a traceback; the gateway stops us by closing the socket.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    from tritone_server.audio import AudioError, AudioLimitError, AudioLimits, decode_encoded
-
     sock.setblocking(True)
     with sock:
         try:

@@ -20,10 +20,10 @@ from typing import Any
 
 from aiohttp import web
 
-from tritone_server.dataplane import DataPlane
-from tritone_server.errors import status_for
+from tritone_server.core.dataplane import DataPlane
+from tritone_server.core.models import ACTIVATIONS, Activation, ModelSpec
+from tritone_server.frontends.status import status_for
 from tritone_server.metrics import CONTENT_TYPE, Metrics, current_model
-from tritone_server.models import ACTIVATIONS, Activation, ModelSpec
 
 DATAPLANE_KEY = web.AppKey("dataplane", DataPlane)
 METRICS_KEY = web.AppKey("metrics", Metrics)

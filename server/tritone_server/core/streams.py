@@ -13,11 +13,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tritone_server.audio import PcmFormat, PcmFramer, StreamResampler
+from tritone_server.audio.dsp import StreamResampler
+from tritone_server.audio.formats import PcmFormat, PcmFramer
+from tritone_server.core.inference import Inference, State, initial_state
+from tritone_server.core.models import Activation, ModelSpec
+from tritone_server.core.scoring import FloatArray, activate, top_k
 from tritone_server.errors import InvalidRequest
-from tritone_server.inference import Inference, State, initial_state
-from tritone_server.models import Activation, ModelSpec
-from tritone_server.scoring import FloatArray, activate, top_k
 
 
 @dataclass(frozen=True, slots=True)

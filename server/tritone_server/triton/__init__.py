@@ -1,0 +1,4 @@
+"""Everything that talks to or prepares Triton: `backend` (the interface), `client` (the
+tritonclient channel pool), `local` (a real tritonserver from the nvidia-pytriton wheel),
+`derived_repository` (the python-backend copy of the model repository), `model_config` (the
+one config writer) and `torchscript` (the device-constant check)."""
