@@ -32,7 +32,7 @@ from tritone_server.hf_import.export import (
 )
 from tritone_server.hf_import.tiny import TINY_LABELS, write_tiny_checkpoint
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("one_torch_thread")]
 
 FloatArray = npt.NDArray[np.float32]
 TOLERANCE = 1e-3
@@ -85,15 +85,6 @@ def imported(
         assert main([*args, "--target", gateway.target, "--quiet"]) == 0, gateway.log()
         names[arch] = _name(arch)
     return names
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    # The pipelines run here next to the gateway and Triton: torch's second thread only spins.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

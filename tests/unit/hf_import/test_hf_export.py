@@ -37,19 +37,12 @@ from tritone_server.hf_import.export import (
 )
 from tritone_server.hf_import.tiny import TINY_LABELS, write_tiny_checkpoint
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 FloatArray = npt.NDArray[np.float32]
 TOLERANCE = 1e-4
 """Absolute, plus the same relative: the tiny heads are calibrated to spread their logits,
 which amplifies float32 rounding (batch 3 vs clip by clip differs by ~1e-4 at logit 2.4)."""
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    # Two cores shared with other work: torch's second thread only spins.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="session")

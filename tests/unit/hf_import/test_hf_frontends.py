@@ -22,18 +22,12 @@ from tritone_server.hf_import.export import (
 )
 from tritone_server.hf_import.frontends import KaldiFbank, UtteranceNormalizer, WhisperLogMel
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 FloatArray = npt.NDArray[np.float32]
 TOLERANCE = 1e-4
 # Samples at 16 kHz: the shortest accepted, odd sizes, 1 s, 3.7 s, 10 s.
 LENGTHS = (400, 401, 1234, 16_000, 59_200, 160_000)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _clip(n: int, seed: int = 0) -> FloatArray:
