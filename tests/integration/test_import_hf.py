@@ -18,7 +18,6 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 import soxr
-import torch
 import transformers
 
 import tritone

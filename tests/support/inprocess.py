@@ -35,6 +35,8 @@ FloatArray = npt.NDArray[np.float32]
 RATE = 1000
 """Every fake model's rate; windows of 100 samples, hop 50."""
 DEFAULT_MODEL = "levels"
+GATED_WINDOW = 16_384
+"""Window and hop of the model "gated": one 64 KiB chunk of f32 at RATE is one window."""
 SECRET = "secret-db-password-9f3a"
 """Put in the message of the unexpected exception "crashing" raises: it must not leak."""
 
@@ -67,7 +69,7 @@ def model_configs() -> list[dict[str, Any]]:
         config("broken"),  # Triton answers with an error
         config("down"),  # Triton cannot be reached
         config("crashing"),  # a bug in the gateway: an exception it does not know
-        config("gated"),  # infer waits until the test opens the gate
+        config("gated", window=GATED_WINDOW, hop=GATED_WINDOW),  # infer waits for a gate
         _embedding_config("embedder"),
         {"name": "foreign", "max_batch_size": 1, "input": [], "output": [], "parameters": {}},
     ]

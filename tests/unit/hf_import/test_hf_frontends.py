@@ -7,8 +7,6 @@ model. Tolerance 1e-4, relative for values above 1.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import numpy as np
 import numpy.typing as npt
 import pytest

@@ -19,14 +19,15 @@ from support.inprocess import (
     LIMITS,
     RATE,
     FakeTriton,
+    FloatArray,
     counter,
     dataplane,
     levels,
 )
 from tritone_server.audio.formats import PcmEncoding, PcmFormat
 from tritone_server.core.dataplane import DEFAULT_TOP_K, DataPlane, RawPcmAudio
-from tritone_server.core.models import Catalogue
 from tritone_server.core.inference import Inference
+from tritone_server.core.models import Catalogue
 from tritone_server.core.streams import StreamOptions
 from tritone_server.errors import (
     AudioError,
@@ -40,14 +41,14 @@ from tritone_server.metrics import current_model
 F32 = PcmFormat(PcmEncoding.F32LE, RATE, 1)
 
 
-def raw(samples: np.ndarray, fmt: PcmFormat = F32) -> RawPcmAudio:
+def raw(samples: FloatArray, fmt: PcmFormat = F32) -> RawPcmAudio:
     dtype = "<f4" if fmt.encoding is PcmEncoding.F32LE else "<i2"
     if fmt.encoding is PcmEncoding.S16LE:
         samples = np.round(samples * 32768).astype(np.int16)
     return RawPcmAudio(samples.astype(dtype).tobytes(), fmt)
 
 
-def wav(samples: np.ndarray, rate: int = RATE) -> bytes:
+def wav(samples: FloatArray, rate: int = RATE) -> bytes:
     out = io.BytesIO()
     sf.write(out, samples, rate, format="WAV", subtype="FLOAT")
     return out.getvalue()

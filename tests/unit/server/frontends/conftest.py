@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 
 import grpc
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 import tritone
@@ -55,7 +56,7 @@ async def stub(channel: grpc.aio.Channel) -> pb_grpc.AudioClassificationStub:
 
 
 @pytest.fixture(scope="session")
-async def http(gateway: Gateway) -> AsyncIterator[TestClient[object, object]]:
+async def http(gateway: Gateway) -> AsyncIterator[TestClient[web.Request, web.Application]]:
     """The HTTP app as app.Gateway builds it, on aiohttp's test server."""
     app = build_app(
         gateway.dataplane,

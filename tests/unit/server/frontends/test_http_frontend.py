@@ -19,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 import soundfile as sf
+from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from support.inprocess import DEFAULT_MODEL, LIMITS, RATE, SECRET, counter, levels
@@ -26,7 +27,7 @@ from tritone_server.app import Gateway
 from tritone_server.errors import AudioLimitError, BackendUnavailable, ModelNotFound
 from tritone_server.frontends.status import http_status, status_for
 
-Http = TestClient[Any, Any]
+Http = TestClient[web.Request, web.Application]
 FloatArray = npt.NDArray[np.float32]
 
 
@@ -232,8 +233,9 @@ async def test_a_body_over_the_size_limit_is_413_json(http: Http) -> None:
     assert "error" in await response.json()
 
 
-@pytest.mark.parametrize(("method", "path", "status"), [("GET", "/nowhere", 404),
-                                                        ("GET", "/models/levels", 405)])
+@pytest.mark.parametrize(
+    ("method", "path", "status"), [("GET", "/nowhere", 404), ("GET", "/models/levels", 405)]
+)
 async def test_unknown_routes_and_methods_answer_in_json(
     http: Http, method: str, path: str, status: int
 ) -> None:
@@ -290,4 +292,3 @@ async def test_metrics_are_prometheus_text_with_the_http_requests(http: Http) ->
     text = await response.text()
     assert 'tritone_requests_total{code="OK",model="levels",rpc="http_classify"}' in text
     assert "tritone_open_streams" in text
-

@@ -13,7 +13,7 @@ import asyncio
 import io
 import logging
 import re
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import grpc
@@ -27,6 +27,7 @@ import tritone
 from support.fake_backend import LABELS
 from support.inprocess import (
     DEFAULT_MODEL,
+    GATED_WINDOW,
     LIMITS,
     RATE,
     SECRET,
@@ -57,9 +58,9 @@ def raw_audio(
     *,
     rate: int = RATE,
     channels: int = 1,
-    encoding: pb.PcmEncoding.ValueType = pb.PCM_F32LE,
+    encoding: int = pb.PCM_F32LE,
 ) -> pb.Audio:
-    fmt = pb.PcmFormat(encoding=encoding, sample_rate=rate, channels=channels)
+    fmt = pb.PcmFormat(encoding=encoding, sample_rate=rate, channels=channels)  # type: ignore[arg-type]
     return pb.Audio(raw=pb.RawAudio(data=data, format=fmt))
 
 
@@ -227,7 +228,7 @@ async def test_health_says_serving_once_the_catalogue_is_loaded(
 @dataclass(frozen=True)
 class Refusal:
     request: pb.ClassifyRequest
-    code: Code
+    code: grpc.StatusCode
     sentence: str
     """A regular expression the details must match."""
     model: str
@@ -362,9 +363,11 @@ async def test_each_error_reaches_the_caller_as_its_code_and_sentence(
     before = requests_counted(gateway.metrics, *labels)
     error_labels = dict(zip(("rpc", "model", "code"), labels, strict=True))
     errors_before = counter(gateway.metrics, "tritone_request_errors_total", error_labels)
-    with caplog.at_level(logging.INFO, logger="tritone_server.access"):
-        with pytest.raises(grpc.aio.AioRpcError) as caught:
-            await stub.Classify(refusal.request)
+    with (
+        caplog.at_level(logging.INFO, logger="tritone_server.access"),
+        pytest.raises(grpc.aio.AioRpcError) as caught,
+    ):
+        await stub.Classify(refusal.request)
     assert caught.value.code() == refusal.code
     assert re.search(refusal.sentence, caught.value.details() or ""), caught.value.details()
     # The error interceptor runs inside the metrics and access-log ones: they see the code.
@@ -414,14 +417,18 @@ async def test_an_unexpected_exception_is_internal_with_an_error_id_and_nothing_
 ) -> None:
     labels = ("Classify", "crashing", "INTERNAL")
     before = requests_counted(gateway.metrics, *labels)
-    with caplog.at_level(logging.INFO, logger="tritone_server.access"):
-        with pytest.raises(grpc.aio.AioRpcError) as caught:
-            await stub.Classify(pb.ClassifyRequest(model="crashing", audio=GOOD))
+    with (
+        caplog.at_level(logging.INFO, logger="tritone_server.access"),
+        pytest.raises(grpc.aio.AioRpcError) as caught,
+    ):
+        await stub.Classify(pb.ClassifyRequest(model="crashing", audio=GOOD))
     error = caught.value
     assert error.code() == Code.INTERNAL
     match = ERROR_ID.match(error.details() or "")
     assert match, error.details()
-    said = (error.details() or "") + repr(error.trailing_metadata()) + repr(error.debug_error_string())
+    said = (
+        (error.details() or "") + repr(error.trailing_metadata()) + repr(error.debug_error_string())
+    )
     assert SECRET not in said and "RuntimeError" not in said and "Traceback" not in said
     # The log has what the caller does not: the error id ties them together.
     logged = [line for line in access_lines(caplog) if "event=internal_error" in line]
@@ -525,7 +532,7 @@ async def test_an_empty_stream_gets_only_a_summary(stub: Stub) -> None:
 @dataclass(frozen=True)
 class StreamRefusal:
     requests: list[pb.StreamClassifyRequest]
-    code: Code
+    code: grpc.StatusCode
     sentence: str
     model: str
 
@@ -599,7 +606,9 @@ async def test_stream_errors_reach_the_caller_as_their_code_and_sentence(
 async def test_an_unexpected_exception_in_a_stream_is_internal_with_an_error_id(
     stub: Stub,
 ) -> None:
-    _, error = await stream_call(stub, [config_message("crashing"), *audio_messages(bytes(400), 400)])
+    _, error = await stream_call(
+        stub, [config_message("crashing"), *audio_messages(bytes(400), 400)]
+    )
     assert error is not None and error.code() == Code.INTERNAL
     assert ERROR_ID.match(error.details() or ""), error.details()
     assert SECRET not in (error.details() or "")
@@ -608,3 +617,69 @@ async def test_an_unexpected_exception_in_a_stream_is_internal_with_an_error_id(
 # ---------------------------------------------------------------------------------------------
 # Backpressure: a stalled classifier stops the reader, and the reader stops the client
 # ---------------------------------------------------------------------------------------------
+
+
+async def test_a_stalled_stream_stops_reading_from_its_caller(
+    stub: Stub, fake_triton: FakeTriton, gateway: Gateway
+) -> None:
+    """The reader puts chunks in a queue of ``stream_queue_chunks``; when the classifier
+    stalls, the queue fills, the reader stops reading and gRPC's flow control stops the
+    caller. Chunks in flight are then the queue's plus what gRPC's windows hold (measured
+    here: 94 to 95 chunks of 64 KiB with a queue of 1 to 16, 158 with a queue of 64), far
+    from the 600 the caller tries to send. Nothing is lost once the classifier resumes.
+    """
+    total = 600
+    chunk = f32(levels((0.2, GATED_WINDOW / RATE)))
+    assert len(chunk) == 65536
+    fake_triton.gate.clear()
+    calls_before = fake_triton.gated_calls
+    call = stub.StreamClassify()
+    sent = 0
+
+    async def writer() -> None:
+        nonlocal sent
+        await call.write(config_message("gated", suppress_windows=True))
+        for _ in range(total):
+            await call.write(pb.StreamClassifyRequest(audio=chunk))
+            sent += 1
+        await call.done_writing()
+
+    task = asyncio.create_task(writer())
+    try:
+        assert await eventually(lambda: fake_triton.gated_calls > calls_before)
+        # Wait until the caller makes no progress for a second (or has sent everything).
+        last, still = -1, 0
+        while still < 20 and not task.done():
+            await asyncio.sleep(0.05)
+            still = still + 1 if sent == last else 0
+            last = sent
+        assert not task.done(), "the server read every chunk while its classifier was stalled"
+        assert sent < total // 2, sent
+        assert fake_triton.gated_calls == calls_before + 1  # one window waits, none other ran
+    finally:
+        fake_triton.gate.set()
+    await task
+    replies = [reply async for reply in call]
+    summary = replies[-1].summary
+    assert summary.bytes_received == total * len(chunk) and summary.windows == total
+    assert await eventually(lambda: open_streams(gateway.metrics) == 0)
+
+
+async def test_a_cancelled_stream_is_counted_as_cancelled_and_closed(
+    stub: Stub, fake_triton: FakeTriton, gateway: Gateway
+) -> None:
+    labels = ("StreamClassify", "gated", "CANCELLED")
+    before = requests_counted(gateway.metrics, *labels)
+    fake_triton.gate.clear()
+    calls_before = fake_triton.gated_calls
+    call = stub.StreamClassify()
+    try:
+        await call.write(config_message("gated"))
+        await call.write(pb.StreamClassifyRequest(audio=f32(levels((0.2, GATED_WINDOW / RATE)))))
+        assert await eventually(lambda: fake_triton.gated_calls > calls_before)
+        assert open_streams(gateway.metrics) >= 1
+        call.cancel()
+        assert await eventually(lambda: requests_counted(gateway.metrics, *labels) == before + 1)
+        assert await eventually(lambda: open_streams(gateway.metrics) == 0)
+    finally:
+        fake_triton.gate.set()

@@ -24,7 +24,7 @@ from tritone_server.frontends.status import http_status, status_for
 Code = grpc.StatusCode
 
 # What a caller is told, per error class: the gRPC code and the HTTP status it becomes.
-EXPECTED: list[tuple[GatewayError, Code, int]] = [
+EXPECTED: list[tuple[GatewayError, grpc.StatusCode, int]] = [
     (InvalidRequest("top_k must be 0 or more"), Code.INVALID_ARGUMENT, 400),
     (AudioError("the audio is empty"), Code.INVALID_ARGUMENT, 400),
     (ModelNotFound("model 'x' is not served here"), Code.NOT_FOUND, 404),
@@ -42,7 +42,7 @@ SERVER = Path(tritone_server.__file__).parent
     ("error", "code", "http"), EXPECTED, ids=[type(e).__name__ for e, _, _ in EXPECTED]
 )
 def test_each_error_class_has_its_code_and_http_status(
-    error: GatewayError, code: Code, http: int
+    error: GatewayError, code: grpc.StatusCode, http: int
 ) -> None:
     assert status_for(error) == (code, str(error))
     assert http_status(code) == http
@@ -101,5 +101,7 @@ def test_unexpected_exceptions_are_not_in_the_table(exc: Exception) -> None:
         (Code.FAILED_PRECONDITION, 500),
     ],
 )
-def test_codes_without_a_domain_error_still_have_an_http_status(code: Code, http: int) -> None:
+def test_codes_without_a_domain_error_still_have_an_http_status(
+    code: grpc.StatusCode, http: int
+) -> None:
     assert http_status(code) == http
