@@ -13,7 +13,7 @@ import asyncio
 import io
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import grpc
@@ -45,8 +45,17 @@ Stub = pb_grpc.AudioClassificationStub
 FloatArray = npt.NDArray[np.float32]
 
 ERROR_ID = re.compile(r"^internal error in the gateway \(error id ([0-9a-f]{12})\)$")
-SERVED = ["broken", "crashing", "down", "embedder", "gated", "levels", "levels-softmax"]
-SERVED += ["unready", "whole"]
+SERVED = [
+    "broken",
+    "crashing",
+    "down",
+    "embedder",
+    "gated",
+    "levels",
+    "levels-softmax",
+    "unready",
+    "whole",
+]
 
 
 def f32(samples: FloatArray) -> bytes:
@@ -108,9 +117,8 @@ def audio_messages(data: bytes, size: int) -> list[pb.StreamClassifyRequest]:
     return [pb.StreamClassifyRequest(audio=data[i : i + size]) for i in range(0, len(data), size)]
 
 
-async def eventually(predicate: object, limit_s: float = 20.0) -> bool:
+async def eventually(predicate: Callable[[], bool], limit_s: float = 20.0) -> bool:
     """Poll until ``predicate()`` holds (effects on the server side land after the call)."""
-    assert callable(predicate)
     loop = asyncio.get_running_loop()
     end = loop.time() + limit_s
     while loop.time() < end:
@@ -377,6 +385,36 @@ async def test_each_error_reaches_the_caller_as_its_code_and_sentence(
     logged = [line for line in access_lines(caplog) if "event=rpc" in line]
     assert len(logged) == 1 and f"code={refusal.code.name}" in logged[0]
     assert f"model={refusal.model or '-'}" in logged[0]
+
+
+def _unknown_codes(metrics: Metrics) -> float:
+    return sum(
+        sample.value
+        for metric in metrics.requests.collect()
+        for sample in metric.samples
+        if sample.name == "tritone_requests_total" and sample.labels["code"] == "UNKNOWN"
+    )
+
+
+async def test_errors_are_mapped_before_the_metrics_and_access_log_see_them(
+    stub: Stub, gateway: Gateway, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Metrics and access log are the outer interceptors: an error raised in the servicer
+    reaches them as the status it was mapped to, for unary calls and streams alike."""
+    unary = ("Classify", "", "NOT_FOUND")
+    stream = ("StreamClassify", "", "NOT_FOUND")
+    before = [requests_counted(gateway.metrics, *labels) for labels in (unary, stream)]
+    unknown_before = _unknown_codes(gateway.metrics)
+    with caplog.at_level(logging.INFO, logger="tritone_server.access"):
+        with pytest.raises(grpc.aio.AioRpcError):
+            await stub.Classify(pb.ClassifyRequest(model="nope", audio=GOOD))
+        _, error = await stream_call(stub, [config_message("nope")])
+    assert error is not None and error.code() == Code.NOT_FOUND
+    after = [requests_counted(gateway.metrics, *labels) for labels in (unary, stream)]
+    assert after == [before[0] + 1, before[1] + 1]
+    assert _unknown_codes(gateway.metrics) == unknown_before
+    logged = [line for line in access_lines(caplog) if "event=rpc" in line]
+    assert len(logged) == 2 and all("code=NOT_FOUND" in line for line in logged)
 
 
 async def test_the_gateway_keeps_serving_after_every_refusal(stub: Stub) -> None:
