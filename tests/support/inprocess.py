@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -21,6 +22,8 @@ import numpy.typing as npt
 import pytest
 
 from support.fake_backend import LevelsBackend, config
+from tritone._proto import audio_classification_pb2 as pb
+from tritone._proto import audio_classification_pb2_grpc as pb_grpc
 from tritone_server import app
 from tritone_server.audio.formats import AudioLimits
 from tritone_server.core.dataplane import DataPlane
@@ -79,7 +82,7 @@ class FakeTriton(LevelsBackend):
     """LevelsBackend with the parts `app.Gateway` uses of a TritonBackend, and faults.
 
     ``gate`` holds every ``infer`` for the model "gated" until it is set; ``gated_calls``
-    counts the calls that reached it.
+    counts the calls that reached it, and each sets ``gate_reached``.
     """
 
     def __init__(self, configs: Sequence[dict[str, Any]] | None = None) -> None:
@@ -92,6 +95,7 @@ class FakeTriton(LevelsBackend):
         }
         self.gate = asyncio.Event()
         self.gated_calls = 0
+        self.gate_reached = asyncio.Event()
 
     async def __aenter__(self) -> FakeTriton:
         return self
@@ -117,6 +121,7 @@ class FakeTriton(LevelsBackend):
             raise self.failures[model]()
         if model == "gated":
             self.gated_calls += 1
+            self.gate_reached.set()
             await self.gate.wait()
         if outputs == ["embedding"]:
             windows = inputs["waveform"]
@@ -195,3 +200,66 @@ def counter(metrics: Metrics, name: str, labels: Mapping[str, str]) -> float:
     """A sample's value in a gateway's registry, 0 when it was never recorded."""
     value = metrics.registry.get_sample_value(name, dict(labels))
     return 0.0 if value is None else float(value)
+
+
+@dataclass
+class StalledStream:
+    """What `stalled_stream` saw: chunks the caller got through while the classifier was
+    stalled, and (after the stall is lifted) the stream's summary."""
+
+    sent: int = 0
+    finished_while_stalled: bool = False
+    gated_calls: int = 0
+    """Backend calls that reached the gate while it was closed."""
+    summary: pb.StreamSummary | None = None
+
+
+@contextlib.asynccontextmanager
+async def stalled_stream(
+    stub: pb_grpc.AudioClassificationStub,
+    backend: FakeTriton,
+    *,
+    chunks: int,
+    settle_s: float = 1.0,
+) -> AsyncIterator[StalledStream]:
+    """Stream ``chunks`` windows of the model "gated" while its backend is held.
+
+    Yields once the caller has made no progress for ``settle_s`` (or has sent everything);
+    on exit the gate opens, the rest is sent and the summary read.
+    """
+    chunk = np.full(GATED_WINDOW, 0.2, dtype="<f4").tobytes()
+    fmt = pb.PcmFormat(encoding=pb.PCM_F32LE, sample_rate=RATE, channels=1)
+    config = pb.StreamConfig(model="gated", format=fmt, suppress_windows=True)
+    seen = StalledStream()
+    backend.gate.clear()
+    backend.gate_reached.clear()
+    calls_before = backend.gated_calls
+    call = stub.StreamClassify()
+
+    async def writer() -> None:
+        await call.write(pb.StreamClassifyRequest(config=config))
+        for _ in range(chunks):
+            await call.write(pb.StreamClassifyRequest(audio=chunk))
+            seen.sent += 1
+        await call.done_writing()
+
+    task = asyncio.create_task(writer())
+    try:
+        async with asyncio.timeout(60):
+            await backend.gate_reached.wait()
+        last, still = -1, 0.0
+        while still < settle_s and not task.done():
+            await asyncio.sleep(0.05)
+            still = still + 0.05 if seen.sent == last else 0.0
+            last = seen.sent
+        seen.finished_while_stalled = task.done()
+        seen.gated_calls = backend.gated_calls - calls_before
+        yield seen
+    finally:
+        backend.gate.set()
+        try:
+            await task
+            replies = [reply async for reply in call]
+        finally:
+            call.cancel()
+        seen.summary = replies[-1].summary

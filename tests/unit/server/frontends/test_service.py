@@ -34,6 +34,7 @@ from support.inprocess import (
     FakeTriton,
     counter,
     levels,
+    stalled_stream,
 )
 from tritone._proto import audio_classification_pb2 as pb
 from tritone._proto import audio_classification_pb2_grpc as pb_grpc
@@ -417,6 +418,21 @@ async def test_errors_are_mapped_before_the_metrics_and_access_log_see_them(
     assert len(logged) == 2 and all("code=NOT_FOUND" in line for line in logged)
 
 
+async def test_the_access_log_has_one_line_per_call_with_the_callers_request_id(
+    stub: Stub, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="tritone_server.access"):
+        await stub.Classify(
+            pb.ClassifyRequest(model="levels-softmax", audio=GOOD),
+            metadata=(("x-request-id", "req-7f3a"),),
+        )
+    logged = [line for line in access_lines(caplog) if "event=rpc" in line]
+    assert len(logged) == 1
+    line = logged[0]
+    assert "method=/tritone.v1.AudioClassification/Classify model=levels-softmax code=OK" in line
+    assert line.endswith("request_id=req-7f3a") and "duration_ms=" in line
+
+
 async def test_the_gateway_keeps_serving_after_every_refusal(stub: Stub) -> None:
     for refusal in REFUSALS.values():
         with pytest.raises(grpc.aio.AioRpcError):
@@ -662,44 +678,18 @@ async def test_a_stalled_stream_stops_reading_from_its_caller(
 ) -> None:
     """The reader puts chunks in a queue of ``stream_queue_chunks``; when the classifier
     stalls, the queue fills, the reader stops reading and gRPC's flow control stops the
-    caller. Chunks in flight are then the queue's plus what gRPC's windows hold (measured
-    here: 94 to 95 chunks of 64 KiB with a queue of 1 to 16, 158 with a queue of 64), far
-    from the 600 the caller tries to send. Nothing is lost once the classifier resumes.
+    caller. Chunks in flight are then the queue's plus what gRPC's windows hold (figures:
+    benchmarks/stream_inflight.py), far from the 600 chunks the caller tries to send.
+    Nothing is lost once the classifier resumes.
     """
     total = 600
-    chunk = f32(levels((0.2, GATED_WINDOW / RATE)))
-    assert len(chunk) == 65536
-    fake_triton.gate.clear()
-    calls_before = fake_triton.gated_calls
-    call = stub.StreamClassify()
-    sent = 0
-
-    async def writer() -> None:
-        nonlocal sent
-        await call.write(config_message("gated", suppress_windows=True))
-        for _ in range(total):
-            await call.write(pb.StreamClassifyRequest(audio=chunk))
-            sent += 1
-        await call.done_writing()
-
-    task = asyncio.create_task(writer())
-    try:
-        assert await eventually(lambda: fake_triton.gated_calls > calls_before)
-        # Wait until the caller makes no progress for a second (or has sent everything).
-        last, still = -1, 0
-        while still < 20 and not task.done():
-            await asyncio.sleep(0.05)
-            still = still + 1 if sent == last else 0
-            last = sent
-        assert not task.done(), "the server read every chunk while its classifier was stalled"
-        assert sent < total // 2, sent
-        assert fake_triton.gated_calls == calls_before + 1  # one window waits, none other ran
-    finally:
-        fake_triton.gate.set()
-    await task
-    replies = [reply async for reply in call]
-    summary = replies[-1].summary
-    assert summary.bytes_received == total * len(chunk) and summary.windows == total
+    async with stalled_stream(stub, fake_triton, chunks=total) as seen:
+        assert not seen.finished_while_stalled, "the server read every chunk while stalled"
+        assert seen.sent < total // 2, seen.sent
+        assert seen.gated_calls == 1  # one window waits for the backend, no other ran
+    assert seen.summary is not None
+    assert seen.summary.bytes_received == total * 4 * GATED_WINDOW
+    assert seen.summary.windows == total
     assert await eventually(lambda: open_streams(gateway.metrics) == 0)
 
 
