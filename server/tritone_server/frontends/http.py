@@ -22,24 +22,13 @@ from aiohttp import web
 
 from tritone_server.core.dataplane import DataPlane
 from tritone_server.core.models import ACTIVATIONS, Activation, ModelSpec
-from tritone_server.frontends.status import status_for
+from tritone_server.frontends.status import http_status, status_for
 from tritone_server.metrics import CONTENT_TYPE, Metrics, current_model
 
 DATAPLANE_KEY = web.AppKey("dataplane", DataPlane)
 METRICS_KEY = web.AppKey("metrics", Metrics)
 ReadyCheck = Callable[[], bool]
 READY_KEY: web.AppKey[ReadyCheck] = web.AppKey("ready")
-
-# gRPC status name -> HTTP status, for errors raised by the shared core.
-_HTTP_STATUS = {
-    "INVALID_ARGUMENT": 400,
-    "NOT_FOUND": 404,
-    "RESOURCE_EXHAUSTED": 413,
-    "UNAVAILABLE": 503,
-    "DEADLINE_EXCEEDED": 504,
-    "UNAUTHENTICATED": 401,
-}
-
 
 class BadRequest(Exception):
     """The HTTP request itself is malformed (JSON, base64, parameters)."""
@@ -141,7 +130,7 @@ async def errors_and_metrics(
             code = "INTERNAL"
             raise
         code = known[0].name
-        return _error(_HTTP_STATUS.get(code, 500), known[1])
+        return _error(http_status(known[0]), known[1])
     finally:
         if counted:
             metrics.record_request(
