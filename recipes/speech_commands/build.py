@@ -22,12 +22,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from recipes.speech_commands.port_openwakeword import (
-    Backbone,
-    load_backbone,
-    max_abs_difference,
-    openwakeword_models_dir,
-)
+from recipes.speech_commands.port_openwakeword import max_abs_difference
 from recipes.speech_commands.synthesize import (
     CLIP_SAMPLES,
     FLITE_HELD_OUT,
@@ -41,6 +36,11 @@ from recipes.speech_commands.synthesize import (
 from recipes.speech_commands.train import EMBED_STRIDE, Head
 from tritone_server.model_config import TensorConfig, render_config
 from tritone_server.torchscript import device_constants
+from tritone_server.training.openwakeword import (
+    Backbone,
+    load_backbone,
+    openwakeword_models_dir,
+)
 
 MODEL_NAME = "speech-commands"
 MAX_BATCH_SIZE = 64
@@ -227,9 +227,9 @@ speech.
 1. Backbone: the speech embedding that openwakeword==0.4.0 ships in its wheel
    (`openwakeword/resources/models/melspectrogram.onnx` and `embedding_model.onnx`,
    Apache-2.0; a port of Google's speech_embedding). Both ONNX graphs are rebuilt from torch
-   ops with the ONNX weights (`port_openwakeword.py`): STFT by strided convolution
-   (512 / 160), 32 mel bands, 10 log10 with an 80 dB floor, openwakeword's `x / 10 + 2`, then
-   76-frame windows through the conv net, 96-d each. The windows start every
+   ops with the ONNX weights (`tritone_server/training/openwakeword.py`): STFT by strided
+   convolution (512 / 160), 32 mel bands, 10 log10 with an 80 dB floor, openwakeword's
+   `x / 10 + 2`, then 76-frame windows through the conv net, 96-d each. The windows start every
    {metrics["embed_stride"]} mel frames ({metrics["embed_stride"] * 10} ms), twice as dense as
    openwakeword's 8, so one second gives {metrics["windows"]} embeddings instead of 3 (same
    weights; the windows at multiples of 8 frames are exactly openwakeword's).
