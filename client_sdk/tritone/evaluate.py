@@ -125,8 +125,14 @@ def _parser() -> argparse.ArgumentParser:
         help="seconds allowed per clip, queueing included (default: %(default)s)",
     )
     parser.add_argument("--report", type=Path, help="write a JSON report here")
-    parser.add_argument("--confusion", type=Path, help="write the confusion matrix as a PNG here")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar (needs no tqdm)")
+    parser.add_argument(
+        "--confusion",
+        type=Path,
+        help="draw the confusion matrix into this PNG file (needs matplotlib: tritone[eval])",
+    )
+    parser.add_argument(
+        "--quiet", action="store_true", help="no progress bar (which needs tqdm: tritone[eval])"
+    )
     return parser
 
 

@@ -1,5 +1,5 @@
-"""`tritone evaluate` and its libraries: metrics against scikit-learn, the confusion picture,
-the command end to end against the fake server, and the install hints of the [eval] extra."""
+"""`tritone evaluate`: the confusion picture, the command end to end against the fake
+server, and the install hints of the [eval] extra (the metrics: test_sdk_metrics.py)."""
 
 from __future__ import annotations
 
@@ -16,56 +16,12 @@ import matplotlib.image
 import numpy as np
 import numpy.typing as npt
 import pytest
-from sklearn.metrics import (  # type: ignore[import-untyped]
-    accuracy_score,
-    confusion_matrix,
-    precision_recall_fscore_support,
-)
 
 from tritone import _plots, evaluate
 from tritone._extras import MissingExtraError
-from tritone.metrics import compute_metrics
 
 if TYPE_CHECKING:
     from unit.sdk.conftest import FakeServer
-
-CASES = {
-    "random": (
-        list(np.random.default_rng(0).choice(["a", "b", "c", "d"], 200)),
-        list(np.random.default_rng(1).choice(["a", "b", "c", "d"], 200)),
-    ),
-    # "c" is never predicted (precision 0/0) and "unknown" is predicted but not in the data.
-    "zero division": (
-        ["a", "a", "b", "b", "c", "c"],
-        ["a", "unknown", "b", "a", "unknown", "a"],
-    ),
-    "perfect": (["x", "y", "y"], ["x", "y", "y"]),
-    "all wrong": (["x", "y"], ["y", "x"]),
-}
-
-
-@pytest.mark.parametrize("case", sorted(CASES))
-def test_metrics_match_scikit_learn(case: str) -> None:
-    y_true, y_pred = (list(map(str, v)) for v in CASES[case])
-    metrics = compute_metrics(y_true, y_pred)
-    data_labels = sorted(set(y_true))
-    assert list(metrics.data_labels) == data_labels
-    assert list(metrics.labels) == data_labels + sorted(set(y_pred) - set(y_true))
-    assert metrics.accuracy == pytest.approx(accuracy_score(y_true, y_pred))
-
-    p, r, f, s = precision_recall_fscore_support(
-        y_true, y_pred, labels=list(metrics.labels), zero_division=0
-    )
-    for i, c in enumerate(metrics.per_class):
-        assert (c.precision, c.recall, c.f1, c.support) == pytest.approx((p[i], r[i], f[i], s[i]))
-    macro = precision_recall_fscore_support(
-        y_true, y_pred, labels=data_labels, average="macro", zero_division=0
-    )
-    assert (metrics.macro_precision, metrics.macro_recall, metrics.macro_f1) == pytest.approx(
-        macro[:3]
-    )
-    expected = confusion_matrix(y_true, y_pred, labels=list(metrics.labels))
-    assert np.array_equal(np.asarray(metrics.confusion), expected)
 
 
 def png_size(path: Path) -> tuple[int, int]:
