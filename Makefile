@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml setup.py
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet torch==2.13.0 "numpy<2" grpcio-tools==1.81.1 "setuptools>=69"
 	$(PY) tools/gen_protos.py >/dev/null
-	$(PY) -m pip install --quiet --no-build-isolation -e ".[server,train,hf,dev,recipes]"
+	$(PY) -m pip install --quiet --no-build-isolation -e ".[server,train,hf,dev,recipes,eval]"
 	$(PY) -m pip install --quiet --no-deps Resemblyzer==0.1.4 openwakeword==0.4.0
 	touch $(STAMP)
 

@@ -12,7 +12,6 @@ import argparse
 import asyncio
 import importlib
 import json
-import os
 import sys
 import wave
 from collections.abc import AsyncIterator, Sequence
@@ -22,6 +21,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
+from tritone._cli_args import add_connection_arguments
 from tritone._client import AsyncClient
 from tritone.errors import TritoneError, UsageError
 from tritone.types import (
@@ -37,7 +37,6 @@ from tritone.types import (
 
 __all__ = ["main"]
 
-DEFAULT_TARGET = "127.0.0.1:50051"
 # Commands that live in other modules (heavy ones behind an extra); every argument after the
 # command's name goes to that module's ``main(argv) -> int``.
 _DELEGATED: dict[str, tuple[str, str, str]] = {
@@ -55,7 +54,8 @@ _DELEGATED: dict[str, tuple[str, str, str]] = {
     "evaluate": (
         "tritone.evaluate",
         "",
-        "classify a labelled folder or CSV through the server; accuracy, P/R/F1",
+        "classify a labelled folder or CSV through the server; accuracy, P/R/F1 "
+        "(tritone[eval] adds the progress bar and --confusion)",
     ),
 }
 
@@ -101,21 +101,6 @@ def _delegate(command: str, rest: list[str]) -> int:
         raise
     status: int = module.main(rest)
     return status
-
-
-def add_connection_arguments(parser: argparse.ArgumentParser) -> None:
-    """--target, --token and --tls, with their TRITONE_* defaults (shared with evaluate)."""
-    parser.add_argument(
-        "--target",
-        default=os.environ.get("TRITONE_TARGET") or DEFAULT_TARGET,
-        help="gateway host:port (default: $TRITONE_TARGET or %(default)s)",
-    )
-    parser.add_argument(
-        "--token",
-        default=os.environ.get("TRITONE_TOKEN") or None,
-        help="bearer token (default: $TRITONE_TOKEN)",
-    )
-    parser.add_argument("--tls", action="store_true", help="connect with TLS (system roots)")
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -22,12 +22,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from recipes.speech_commands.port_openwakeword import (
-    Backbone,
-    load_backbone,
-    max_abs_difference,
-    openwakeword_models_dir,
-)
+from recipes.speech_commands.port_openwakeword import max_abs_difference
 from recipes.speech_commands.synthesize import (
     CLIP_SAMPLES,
     FLITE_HELD_OUT,
@@ -39,6 +34,11 @@ from recipes.speech_commands.synthesize import (
     colored_noise,
 )
 from recipes.speech_commands.train import EMBED_STRIDE, Head
+from tritone_server.training.openwakeword import (
+    Backbone,
+    load_backbone,
+    openwakeword_models_dir,
+)
 from tritone_server.triton.model_config import TensorConfig, render_config
 from tritone_server.triton.torchscript import device_constants
 
@@ -114,7 +114,7 @@ def aggregation_study(
     limit: int = 400,
 ) -> dict[str, float]:
     """Held-out 1 s clips inside 2.5 s of quiet background, windowed and pooled as the
-    gateway does (tritone_server.audio.dsp.frame_windows, scoring.activate / pool), for each
+    gateway does (tritone_server.audio.frame_windows, scoring.activate / pool), for each
     hop: accuracy keyed "<how>@<hop>"."""
     from tritone_server.audio.dsp import frame_windows
     from tritone_server.core.models import Aggregation
@@ -227,9 +227,9 @@ speech.
 1. Backbone: the speech embedding that openwakeword==0.4.0 ships in its wheel
    (`openwakeword/resources/models/melspectrogram.onnx` and `embedding_model.onnx`,
    Apache-2.0; a port of Google's speech_embedding). Both ONNX graphs are rebuilt from torch
-   ops with the ONNX weights (`port_openwakeword.py`): STFT by strided convolution
-   (512 / 160), 32 mel bands, 10 log10 with an 80 dB floor, openwakeword's `x / 10 + 2`, then
-   76-frame windows through the conv net, 96-d each. The windows start every
+   ops with the ONNX weights (`tritone_server/training/openwakeword.py`): STFT by strided
+   convolution (512 / 160), 32 mel bands, 10 log10 with an 80 dB floor, openwakeword's
+   `x / 10 + 2`, then 76-frame windows through the conv net, 96-d each. The windows start every
    {metrics["embed_stride"]} mel frames ({metrics["embed_stride"] * 10} ms), twice as dense as
    openwakeword's 8, so one second gives {metrics["windows"]} embeddings instead of 3 (same
    weights; the windows at multiples of 8 frames are exactly openwakeword's).

@@ -21,6 +21,7 @@ import tritone
 from examples.make_demo_data import WORDS, build_data, build_words
 from support.gateway import REPO, start_gateway
 from tritone import evaluate
+from tritone.datasets import list_dataset
 from tritone_server.training import cli
 
 pytestmark = pytest.mark.integration
@@ -53,7 +54,7 @@ async def test_train_load_classify_and_evaluate_speakers(tmp_path: Path) -> None
         labels = (repository / "speakers" / "labels.txt").read_text().split()
         assert labels == ["cards", "espeak-f2", "espeak-m3", "flite-slt", "reader", "unknown"]
 
-        clips = evaluate.list_dataset(held)
+        clips = list_dataset(held)
         async with tritone.AsyncClient(gateway.target, timeout=120.0) as client:
             info = await client.get_model("speakers")
             assert info.labels == tuple(labels) and info.window_samples == 0 and info.ready
@@ -125,6 +126,6 @@ async def test_train_on_the_speech_commands_backbone(tmp_path: Path) -> None:
             assert info.hop_samples == 8000
             predicted = [
                 (await client.classify(path, model="fruit")).labels[0].label
-                for path, _ in evaluate.list_dataset(held)
+                for path, _ in list_dataset(held)
             ]
         assert sum(p == w for p, w in zip(predicted, WORDS, strict=True)) >= 2, predicted

@@ -30,6 +30,7 @@ METRICS_KEY = web.AppKey("metrics", Metrics)
 ReadyCheck = Callable[[], bool]
 READY_KEY: web.AppKey[ReadyCheck] = web.AppKey("ready")
 
+
 class BadRequest(Exception):
     """The HTTP request itself is malformed (JSON, base64, parameters)."""
 

@@ -4,19 +4,17 @@
   TorchScript file the server runs: waveform [B, N] (whole clip) -> unit-norm [B, 256].
   The trained model sees the whole clip (``window_samples`` 0).
 - ``speech-commands``: the openwakeword speech embedding (mel front end + Google's
-  speech_embedding conv net, ported to torch by recipes/speech_commands): 1 s of audio
+  speech_embedding conv net, ported to torch in training/openwakeword.py): 1 s of audio
   (16000 samples, shorter zero-padded, longer cut) -> [B, 3, 96], flattened to [B, 288].
   The trained model is windowed like speech-commands: 16000-sample windows, 8000 hop, the
   window scores averaged by the gateway. The backbone is taken from
   ``<repository>/speech-commands/1/model.pt`` when that TorchScript file exposes it (a
   ``backbone`` submodule or an ``embed`` method); otherwise it is rebuilt from the port's
-  torch modules (``recipes.speech_commands.port_openwakeword.load_backbone``, which reads
-  the ONNX files of the installed openwakeword==0.4.0 wheel, no download).
+  torch modules (`tritone_server.training.openwakeword.load_backbone`, which reads the ONNX
+  files of the installed openwakeword==0.4.0 wheel, no download).
 """
 
 import contextlib
-import importlib
-import sys
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,6 +23,8 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
+
+from tritone_server.training import openwakeword
 
 __all__ = ["BACKBONES", "Backbone", "BackboneError", "load_backbone", "quiet_jit"]
 
@@ -119,23 +119,10 @@ def _speaker_embedding(repository: Path) -> Backbone:
     )
 
 
-def _port_backbone(repository: Path) -> nn.Module:
-    """The openwakeword port's torch modules, imported from recipes/ next to the repository."""
-    name = "recipes.speech_commands.port_openwakeword"
+def _port_backbone() -> nn.Module:
+    """The openwakeword port rebuilt from the installed wheel's ONNX weights."""
     try:
-        port = importlib.import_module(name)
-    except ModuleNotFoundError:
-        project = repository.resolve().parent
-        if not (project / "recipes" / "speech_commands" / "port_openwakeword.py").is_file():
-            raise BackboneError(
-                "the speech-commands backbone is not exposed by its model.pt and "
-                f"recipes/speech_commands/ is not next to {repository}: run from a Tritone "
-                "checkout"
-            ) from None
-        sys.path.insert(0, str(project))
-        port = importlib.import_module(name)
-    try:
-        module: nn.Module = port.load_backbone()
+        module: nn.Module = openwakeword.load_backbone()
     except (ModuleNotFoundError, FileNotFoundError) as exc:
         raise BackboneError(f"cannot build the speech-commands backbone: {exc}") from exc
     return module
@@ -152,10 +139,10 @@ def _speech_commands(repository: Path) -> Backbone:
         elif hasattr(scripted, "embed"):
             inner, source = EmbedMethod(scripted), f"the `embed` method of `{path}`"
     if inner is None:
-        inner = _port_backbone(repository)
+        inner = _port_backbone()
         source = (
             "openwakeword==0.4.0's melspectrogram + speech embedding, ported to torch by "
-            "recipes/speech_commands/port_openwakeword.py"
+            "tritone_server/training/openwakeword.py"
         )
     module = FixedLengthFeatures(inner, SPEECH_COMMANDS_SAMPLES).eval()
     with torch.inference_mode():

@@ -37,7 +37,8 @@ import torch
 from tqdm import tqdm
 
 from tritone import AsyncClient, ModelInfo, TritoneError
-from tritone.evaluate import DatasetError, compute_metrics, format_metrics
+from tritone.datasets import DatasetError
+from tritone.metrics import compute_metrics, format_metrics
 from tritone_server.audio.dsp import frame_windows
 from tritone_server.settings import Settings
 from tritone_server.training.backbones import BACKBONES, BackboneError, load_backbone

@@ -1,6 +1,6 @@
 """Labelled clips for training: an audiofolder or a ``path,label`` CSV, decoded to 16 kHz mono.
 
-The listing is the SDK's (`tritone.evaluate.list_dataset`), so ``tritone train`` and
+The listing is the SDK's (`tritone.datasets.list_dataset`), so ``tritone train`` and
 ``tritone evaluate`` read the same data the same way. Every file is decoded with soundfile
 (any container and sample rate libsndfile reads), downmixed to mono by averaging channels
 and resampled with soxr to the backbone's rate.
@@ -20,7 +20,7 @@ import soundfile as sf
 import soxr
 from tqdm import tqdm
 
-from tritone.evaluate import DatasetError, list_dataset
+from tritone.datasets import DatasetError, list_dataset
 
 __all__ = ["Dataset", "DatasetError", "check_labels", "load_audio", "load_dataset"]
 

@@ -25,6 +25,7 @@ if str(REPO) not in sys.path:
 
 from recipes.speech_commands import port_openwakeword as port  # noqa: E402
 from recipes.speech_commands import synthesize as synth  # noqa: E402
+from tritone_server.training import openwakeword  # noqa: E402
 
 MODEL_DIR = REPO / "model_repository" / "speech-commands"
 LABELS = (
@@ -98,8 +99,8 @@ def test_output_shape(model: torch.jit.ScriptModule, batch: int) -> None:
 
 def test_ported_backbone_matches_onnxruntime() -> None:
     require_packages("onnx", "onnxruntime", "openwakeword")
-    folder = port.openwakeword_models_dir()
-    backbone = port.load_backbone(folder)
+    folder = openwakeword.openwakeword_models_dir()
+    backbone = openwakeword.load_backbone(folder)
     rng = np.random.default_rng(0)
     t = np.arange(16000) / 16000.0
     clips = [

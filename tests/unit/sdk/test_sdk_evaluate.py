@@ -1,109 +1,81 @@
-"""`tritone evaluate`: metrics against scikit-learn, the PNG writer, the command end to end."""
+"""`tritone evaluate`: the confusion picture, the command end to end against the fake
+server, and the install hints of the [eval] extra (the metrics: test_sdk_metrics.py)."""
 
 from __future__ import annotations
 
 import asyncio
-import io
 import json
 import struct
+import sys
 import wave
-import zlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import matplotlib.colors
+import matplotlib.image
 import numpy as np
 import numpy.typing as npt
 import pytest
-from sklearn.metrics import (  # type: ignore[import-untyped]
-    accuracy_score,
-    confusion_matrix,
-    precision_recall_fscore_support,
-)
 
-from tritone import evaluate
-from tritone.evaluate import ProgressBar, compute_metrics, confusion_png
+from tritone import _plots, evaluate
+from tritone._extras import MissingExtraError
 
 if TYPE_CHECKING:
     from unit.sdk.conftest import FakeServer
 
-CASES = {
-    "random": (
-        list(np.random.default_rng(0).choice(["a", "b", "c", "d"], 200)),
-        list(np.random.default_rng(1).choice(["a", "b", "c", "d"], 200)),
-    ),
-    # "c" is never predicted (precision 0/0) and "unknown" is predicted but not in the data.
-    "zero division": (
-        ["a", "a", "b", "b", "c", "c"],
-        ["a", "unknown", "b", "a", "unknown", "a"],
-    ),
-    "perfect": (["x", "y", "y"], ["x", "y", "y"]),
-    "all wrong": (["x", "y"], ["y", "x"]),
-}
+
+def png_size(path: Path) -> tuple[int, int]:
+    """(width, height) from a PNG file's signature and IHDR chunk."""
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG file"
+    assert data[12:16] == b"IHDR"
+    width, height = struct.unpack(">II", data[16:24])
+    return int(width), int(height)
 
 
-@pytest.mark.parametrize("case", sorted(CASES))
-def test_metrics_match_scikit_learn(case: str) -> None:
-    y_true, y_pred = (list(map(str, v)) for v in CASES[case])
-    metrics = compute_metrics(y_true, y_pred)
-    data_labels = sorted(set(y_true))
-    assert list(metrics.data_labels) == data_labels
-    assert list(metrics.labels) == data_labels + sorted(set(y_pred) - set(y_true))
-    assert metrics.accuracy == pytest.approx(accuracy_score(y_true, y_pred))
-
-    p, r, f, s = precision_recall_fscore_support(
-        y_true, y_pred, labels=list(metrics.labels), zero_division=0
-    )
-    for i, c in enumerate(metrics.per_class):
-        assert (c.precision, c.recall, c.f1, c.support) == pytest.approx((p[i], r[i], f[i], s[i]))
-    macro = precision_recall_fscore_support(
-        y_true, y_pred, labels=data_labels, average="macro", zero_division=0
-    )
-    assert (metrics.macro_precision, metrics.macro_recall, metrics.macro_f1) == pytest.approx(
-        macro[:3]
-    )
-    expected = confusion_matrix(y_true, y_pred, labels=list(metrics.labels))
-    assert np.array_equal(np.asarray(metrics.confusion), expected)
-
-
-def read_png(data: bytes) -> tuple[int, int, npt.NDArray[np.uint8]]:
-    assert data[:8] == b"\x89PNG\r\n\x1a\n"
-    pos, chunks = 8, []
-    while pos < len(data):
-        (length,) = struct.unpack(">I", data[pos : pos + 4])
-        kind, payload = data[pos + 4 : pos + 8], data[pos + 8 : pos + 8 + length]
-        (crc,) = struct.unpack(">I", data[pos + 8 + length : pos + 12 + length])
-        assert crc == zlib.crc32(kind + payload) & 0xFFFFFFFF
-        chunks.append((kind, payload))
-        pos += 12 + length
-    assert [k for k, _ in chunks] == [b"IHDR", b"IDAT", b"IEND"]
-    width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", chunks[0][1])
-    assert (depth, colour, interlace) == (8, 2, 0)
-    raw = zlib.decompress(b"".join(p for k, p in chunks if k == b"IDAT"))
-    rows = np.frombuffer(raw, dtype=np.uint8).reshape(height, 1 + 3 * width)
-    assert np.all(rows[:, 0] == 0), "filter type None on every row"
-    return width, height, rows[:, 1:].reshape(height, width, 3)
-
-
-def test_confusion_png_is_a_valid_heat_map(tmp_path: Path) -> None:
+def test_confusion_png_draws_each_cell_by_its_share_of_the_row(tmp_path: Path) -> None:
+    confusion = [[5, 0, 0], [1, 3, 0], [0, 0, 0]]
+    labels = ["cat", "dog", "unknown"]
     path = tmp_path / "c.png"
-    confusion_png(path, [[5, 0, 0], [1, 3, 0], [0, 0, 0]], cell=10)
-    width, height, pixels = read_png(path.read_bytes())
-    assert (width, height) == (31, 31)
-    assert tuple(pixels[0, 0]) == (160, 160, 160)  # the grid
-    assert tuple(pixels[5, 5]) == (8, 48, 107)  # row 0 all on the diagonal: darkest blue
-    assert tuple(pixels[25, 25]) == (255, 255, 255)  # an empty row stays white
-    red = pixels[15, 5]  # row 1, column 0: a quarter of its row, reddish
-    assert red[0] > red[1] and red[0] > red[2] and red[0] < 255
+    _plots.confusion_png(path, confusion, labels)
+    figure = _plots.confusion_figure(confusion, labels)
+    figure.canvas.draw()  # the same layout confusion_png saved
+    width, height = png_size(path)
+    assert (width, height) == tuple(round(v) for v in figure.bbox.size)
+    pixels = matplotlib.image.imread(path)[..., :3]
+    assert pixels.shape == (height, width, 3)
+    axes = figure.axes[0]
+    assert [t.get_text() for t in axes.get_xticklabels()] == labels
+    assert [t.get_text() for t in axes.get_yticklabels()] == labels
+
+    def colour(row: int, column: int) -> npt.NDArray[np.float32]:
+        # Off the cell's centre, where its count is written.
+        x, y = axes.transData.transform((column - 0.3, row - 0.3))
+        return np.asarray(pixels[height - 1 - round(y), round(x)])
+
+    blues, reds = matplotlib.colormaps["Blues"], matplotlib.colormaps["Reds"]
+    assert colour(0, 0) == pytest.approx(blues(1.0)[:3], abs=2 / 255)  # all of row 0 right
+    assert colour(1, 1) == pytest.approx(blues(0.75)[:3], abs=2 / 255)
+    assert colour(1, 0) == pytest.approx(reds(0.25)[:3], abs=2 / 255)  # a quarter wrong
+    assert colour(0, 1) == pytest.approx((1.0, 1.0, 1.0), abs=2 / 255)  # no clips: white
+    assert colour(2, 2) == pytest.approx((1.0, 1.0, 1.0), abs=2 / 255)  # an empty row
+    texts = {(round(t.get_position()[1]), round(t.get_position()[0])): t for t in axes.texts}
+    assert {k: t.get_text() for k, t in texts.items()} == {(0, 0): "5", (1, 0): "1", (1, 1): "3"}
+    assert matplotlib.colors.same_color(texts[(0, 0)].get_color(), "white")  # on dark blue
 
 
-def test_progress_bar_draws_to_its_stream() -> None:
-    out = io.StringIO()
-    bar = ProgressBar(4, "evaluate", out=out)
-    for _ in range(4):
-        bar.update()
-    bar.close()
-    assert "\revaluate [" in out.getvalue() and "4/4" in out.getvalue()
-    assert out.getvalue().endswith("\n")
+def test_confusion_png_refuses_a_matrix_that_does_not_fit_the_labels(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="2 x 2"):
+        _plots.confusion_png(tmp_path / "c.png", [[1, 2, 3]], ["a", "b"])
+
+
+def test_confusion_png_without_matplotlib_names_the_extra(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if not installed
+    with pytest.raises(MissingExtraError, match=r"pip install 'tritone\[eval\]'"):
+        _plots.confusion_png(tmp_path / "c.png", [[1]], ["a"])
+    assert not (tmp_path / "c.png").exists()
 
 
 def write_wav(path: Path) -> None:
@@ -142,7 +114,8 @@ async def test_evaluate_through_a_server(
     assert len(requests) == 5
     assert all(r.audio.WhichOneof("source") == "encoded" and r.model == "pets" for r in requests)
     out = capsys.readouterr()
-    assert "accuracy 0.4000" in out.out and "5/5" in out.err
+    assert "accuracy 0.4000" in out.out
+    assert "evaluate: 100%" in out.err and "5/5" in out.err  # tqdm's bar on stderr
     data = json.loads(report.read_text())
     assert data["accuracy"] == pytest.approx(0.4)
     assert data["labels"] == ["cat", "cow", "dog"]
@@ -152,7 +125,8 @@ async def test_evaluate_through_a_server(
     assert data["macro"]["recall"] == pytest.approx(1 / 3)
     assert {p["predicted"] for p in data["predictions"]} == {"dog"}
     assert data["errors"] == []
-    read_png(png.read_bytes())
+    assert png_size(png)[0] > 100
+    assert matplotlib.image.imread(png).ndim == 3
 
 
 async def test_evaluate_reports_failed_clips(
@@ -173,3 +147,42 @@ async def test_evaluate_reports_failed_clips(
     assert "1.wav" in err and "no clip could be classified" in err
     assert await asyncio.to_thread(evaluate.main, [str(tmp_path / "none"), "--model", "m"]) == 1
     assert "neither a folder" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("missing", "flag", "needed"),
+    [("tqdm", None, "progress bar"), ("matplotlib", "--confusion", "--confusion")],
+)
+async def test_evaluate_without_the_eval_extra_stops_before_sending(
+    fake_server: FakeServer,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    missing: str,
+    flag: str | None,
+    needed: str,
+) -> None:
+    write_wav(tmp_path / "data" / "dog" / "1.wav")
+    monkeypatch.setitem(sys.modules, missing, None)  # as if not installed
+    argv = [str(tmp_path / "data"), "--model", "pets", "--target", fake_server.target]
+    if flag is not None:
+        argv += ["--quiet", flag, str(tmp_path / "c.png")]
+    before = len(fake_server.servicer.classify_requests)
+    assert await asyncio.to_thread(evaluate.main, argv) == 2
+    err = capsys.readouterr().err
+    assert needed in err and f"needs {missing}: pip install 'tritone[eval]'" in err
+    assert len(fake_server.servicer.classify_requests) == before
+
+
+async def test_evaluate_quiet_needs_no_tqdm(
+    fake_server: FakeServer,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    write_wav(tmp_path / "data" / "dog" / "1.wav")
+    monkeypatch.setitem(sys.modules, "tqdm", None)
+    argv = [str(tmp_path / "data"), "--model", "pets", "--target", fake_server.target, "--quiet"]
+    assert await asyncio.to_thread(evaluate.main, argv) == 0
+    out = capsys.readouterr()
+    assert "accuracy 1.0000" in out.out and out.err == ""

@@ -9,7 +9,7 @@ import numpy.typing as npt
 import pytest
 import soundfile as sf
 
-from tritone.evaluate import DatasetError, list_dataset
+from tritone.datasets import DatasetError, list_dataset
 from tritone_server.training.data import load_audio, load_dataset, split_off
 
 
