@@ -23,6 +23,7 @@ import transformers
 
 import tritone
 from support.gateway import REPO, GatewayStartError, RunningGateway, start_gateway
+from support.hf_reference import threads_for_tests
 from tritone_server.hf_import.cli import main
 from tritone_server.hf_import.export import (
     SUPPORTED_ARCHITECTURES,
@@ -91,7 +92,7 @@ def imported(
 def _one_thread() -> Iterator[None]:
     # The pipelines run here next to the gateway and Triton: torch's second thread only spins.
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+    torch.set_num_threads(threads_for_tests())
     yield
     torch.set_num_threads(threads)
 

@@ -15,6 +15,7 @@ import pytest
 import torch
 import transformers
 
+from support.hf_reference import threads_for_tests
 from tritone_server.hf_import.export import (
     _ast_filters_and_window,
     parity_signal,
@@ -31,7 +32,7 @@ LENGTHS = (400, 401, 1234, 16_000, 59_200, 160_000)
 @pytest.fixture(autouse=True, scope="module")
 def _one_thread() -> Iterator[None]:
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+    torch.set_num_threads(threads_for_tests())
     yield
     torch.set_num_threads(threads)
 
