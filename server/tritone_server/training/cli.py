@@ -13,8 +13,8 @@ fused into one TorchScript model written to ``DIR/NAME`` with its config.pbtxt, 
 and a README.md card carrying the validation figures. With ``--target`` the running
 gateway loads the new model at once (no restart).
 
-``--unknown-threshold`` adds an ``unknown`` label that wins when a clip's cosine with the
-centroid of the label it would get is below the threshold (see openset.py): ``auto``
+``--unknown-threshold`` adds an ``unknown`` label that wins when a clip's cosine with every
+enrolled label's centroid is below the threshold (see openset.py): ``auto``
 calibrates it on the validation split (the default for speaker-embedding), ``none`` turns it
 off (the default for speech-commands), a number fixes it. With the threshold on, a label
 folder named ``unknown`` holds people nobody enrols: its clips only calibrate the threshold.
@@ -174,9 +174,7 @@ def train(args: argparse.Namespace, argv: Sequence[str]) -> TrainResult:
     calibration = None
     if mode != "none":
         cents = centroids(feats.x[in_train], y_rows[in_train], n_labels)
-        genuine, impostor = scores(
-            feats.x[in_val], y_rows[in_val], val_logits.argmax(axis=1), cents
-        )
+        genuine, impostor = scores(feats.x[in_val], y_rows[in_val], cents)
         if negatives:
             negative_x = embed_clips(backbone, negatives, progress=progress).x
             impostor = np.concatenate([impostor, (unit_rows(negative_x) @ cents.T).max(axis=1)])
@@ -253,7 +251,13 @@ def train(args: argparse.Namespace, argv: Sequence[str]) -> TrainResult:
         repository,
         name,
         scripted,
-        config_pbtxt(name, backbone, served, description),
+        config_pbtxt(
+            name,
+            backbone,
+            served,
+            description,
+            calibration.threshold if calibration is not None else None,
+        ),
         served,
         readme(card),
         overwrite=args.overwrite,

@@ -48,9 +48,10 @@ class FusedModel(nn.Module):
     """waveform FP32 [B, N] -> logits FP32 [B, L] (or [B, L + 1] with ``unknown`` last).
 
     With rejection on, the extra logit is
-    ``max(logits) + scale * (threshold - cos(features, centroid[argmax(logits)]))``:
-    it beats every label exactly when the cosine with the predicted label's centroid is
-    below the threshold, and it is a tie-free, smooth function of that distance, so after
+    ``max(logits) + scale * (threshold - max_k cos(features, centroid[k]))``: it beats
+    every label exactly when the clip is below the threshold for *every* enrolled label's
+    centroid (far from every enrolled speaker: the nearest one decides, not the label the
+    head happens to rank first), and it is a smooth function of that distance, so after
     softmax the ``unknown`` score grows the further below the threshold a clip falls.
     """
 
@@ -81,9 +82,9 @@ class FusedModel(nn.Module):
             return logits
         unit = feats / torch.linalg.vector_norm(feats, 2.0, dim=1, keepdim=True).clamp_min(1e-12)
         sims = torch.matmul(unit, self.centroids.t())
-        best = logits.max(dim=1, keepdim=True)
-        similarity = sims.gather(1, best.indices)
-        unknown = best.values + self.scale * (self.threshold - similarity)
+        nearest = sims.max(dim=1, keepdim=True).values
+        best = logits.max(dim=1, keepdim=True).values
+        unknown = best + self.scale * (self.threshold - nearest)
         return torch.cat([logits, unknown], dim=1)
 
 
@@ -104,8 +105,16 @@ def load_scripted(path: Path) -> Any:
     return module
 
 
-def config_pbtxt(name: str, backbone: Backbone, labels: list[str], description: str) -> str:
-    """The production config (tritone_server.model_config), windowed like the backbone."""
+def config_pbtxt(
+    name: str,
+    backbone: Backbone,
+    labels: list[str],
+    description: str,
+    threshold: float | None = None,
+) -> str:
+    """The production config (tritone_server.model_config), windowed like the backbone; with
+    rejection on, ``unknown_threshold`` carries the calibrated cosine threshold, so that a
+    service comparing `Embed` vectors itself can use the same rule."""
     parameters = {
         "task": "audio-classification",
         "sample_rate": str(backbone.sample_rate),
@@ -115,6 +124,8 @@ def config_pbtxt(name: str, backbone: Backbone, labels: list[str], description: 
         "aggregation": "mean",
         "description": description.encode("ascii", "replace").decode("ascii"),
     }
+    if threshold is not None:
+        parameters["unknown_threshold"] = f"{threshold:.6f}"
     return render_config(
         name,
         inputs=[TensorConfig("waveform", (-1,))],
@@ -195,13 +206,15 @@ def readme(card: Card) -> str:
     if card.threshold is not None:
         unknown = f"""## Unknown inputs
 
-The model answers `{UNKNOWN_LABEL}` (its last label) when a clip is not close enough to the
-label it would name: the cosine similarity of the clip's backbone features with that label's
-centroid (the normalised mean of its training clips' normalised features) is below
-**{card.threshold:.4f}** ({card.threshold_mode}). Inside the TorchScript model the extra
-logit is `max(logits) + {UNKNOWN_SCALE:g} * (threshold - cosine)`, so `{UNKNOWN_LABEL}` wins
-exactly when the cosine is below the threshold, and its softmax score grows with the
-distance. On the validation split: {100 * (card.false_rejection or 0.0):.1f}% of enrolled
+The model answers `{UNKNOWN_LABEL}` (its last label) when a clip is far from every enrolled
+label: the cosine similarity of the clip's backbone features with each label's centroid
+(the normalised mean of its training clips' normalised features) is below
+**{card.threshold:.4f}** for all of them ({card.threshold_mode}). Inside the TorchScript
+model the extra logit is `max(logits) + {UNKNOWN_SCALE:g} * (threshold - nearest cosine)`,
+so `{UNKNOWN_LABEL}` wins exactly when the nearest centroid is below the threshold, and its
+softmax score grows with the distance. The threshold is also the config parameter
+`unknown_threshold`, for services that compare `Embed` vectors themselves. On the
+validation split: {100 * (card.false_rejection or 0.0):.1f}% of enrolled
 clips fall below the threshold (false rejections); {100 * (card.false_acceptance or 0.0):.1f}%
 of impostors pass it (each validation clip scored against the *other* labels' centroids,
 as if its own label had not been enrolled{negatives}).

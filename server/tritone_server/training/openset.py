@@ -1,11 +1,12 @@
 """The ``unknown`` answer: cosine similarity to the enrolled labels' centroids.
 
 Each label's centroid is the normalised mean of its L2-normalised training features. A
-clip is accepted as label k (the head's best) only when the cosine of its features with
-centroid k reaches the threshold; below it the model answers ``unknown``.
+clip is accepted (as the head's best label) when the cosine of its features with the
+nearest centroid reaches the threshold; when it is below the threshold for every enrolled
+label, the model answers ``unknown``.
 
 ``auto`` calibrates the threshold on the validation split. Genuine scores: each validation
-row's cosine with the centroid of the label the head predicts. Impostor scores, standing in
+row's cosine with the nearest centroid. Impostor scores, standing in
 for speakers nobody enrolled: each validation row's best cosine with the centroid of any
 *other* label (what the row would score if its own label had not been enrolled), and,
 when the data has clips labelled ``unknown`` (people nobody enrols), their best cosine with
@@ -57,12 +58,12 @@ class Calibration:
 
 
 def scores(
-    x: FloatArray, y: npt.NDArray[np.int64], predicted: npt.NDArray[np.int64], cents: FloatArray
+    x: FloatArray, y: npt.NDArray[np.int64], cents: FloatArray
 ) -> tuple[FloatArray, FloatArray]:
     """(genuine, impostor) cosine scores of validation rows, as described above."""
     sims = unit_rows(x) @ cents.T
     rows = np.arange(len(x))
-    genuine = sims[rows, predicted]
+    genuine = sims.max(axis=1)
     others = sims.copy()
     others[rows, y] = -np.inf
     impostor = others.max(axis=1)

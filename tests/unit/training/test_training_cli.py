@@ -173,6 +173,26 @@ def test_the_unknown_logit_wins_exactly_below_the_threshold() -> None:
     assert plain(x).shape == (50, 2)
 
 
+def test_a_clip_near_any_enrolled_centroid_is_not_unknown() -> None:
+    """The README's rule: `unknown` only when far from *every* enrolled speaker. A clip the
+    head ranks as label 0 but that sits on label 1's centroid is accepted; one far from
+    both is rejected."""
+
+    class Identity(nn.Module):
+        def forward(self, waveform: Tensor) -> Tensor:
+            return waveform
+
+    class PrefersLabelZero(nn.Module):
+        def forward(self, features: Tensor) -> Tensor:
+            return torch.stack([torch.ones(features.shape[0]), torch.zeros(features.shape[0])], 1)
+
+    model = script(FusedModel(Identity(), PrefersLabelZero(), torch.eye(3)[:2], threshold=0.8))
+    near_one = torch.tensor([[0.0, 1.0, 0.0]])
+    far = torch.tensor([[0.3, 0.3, 0.9]])
+    assert int(model(near_one).argmax(dim=1)) == 0  # accepted (the head's label)
+    assert int(model(far).argmax(dim=1)) == 2  # unknown
+
+
 def test_an_unknown_folder_only_calibrates_the_threshold(tmp_path: Path) -> None:
     repository = tmp_path / "models"
     write_backbone(repository)

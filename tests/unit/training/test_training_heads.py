@@ -76,6 +76,16 @@ def test_impostor_scores_ignore_the_rows_own_label() -> None:
     x = np.asarray([[1, 0, 0], [0, 1, 0], [0.9, 0.1, 0]], dtype=np.float32)
     y = np.asarray([0, 1, 0], dtype=np.int64)
     cents = centroids(x, y, 2)
-    genuine, impostor = scores(x, y, y, cents)
+    genuine, impostor = scores(x, y, cents)
     assert genuine[1] > 0.99 and impostor[1] < 0.2
     assert np.all(genuine > impostor)
+
+
+def test_genuine_scores_are_the_nearest_centroid() -> None:
+    """The rule is "far from every enrolled label": a row's genuine score is its best cosine
+    over all centroids, whichever label it carries."""
+    x = np.asarray([[1, 0, 0], [0, 1, 0], [0.2, 1, 0]], dtype=np.float32)
+    y = np.asarray([0, 1, 0], dtype=np.int64)  # row 2 is labelled 0 but sits near label 1
+    cents = centroids(x, y, 2)
+    genuine, _ = scores(x, y, cents)
+    np.testing.assert_allclose(genuine, (x / np.linalg.norm(x, axis=1)[:, None] @ cents.T).max(1))
