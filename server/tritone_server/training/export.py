@@ -145,8 +145,8 @@ class Card:
     head: str
     labels: list[str]
     """Served labels, ``unknown`` last when rejection is on."""
-    counts: dict[str, tuple[int, int]]
-    """Per data label: (training clips, validation clips)."""
+    counts: dict[str, tuple[int, int, int]]
+    """Per data label: (training clips, validation clips, test clips)."""
     data: str
     command: str
     epochs: int
@@ -164,6 +164,8 @@ class Card:
     negatives: int = 0
     """Clips labelled ``unknown`` that calibrated the threshold."""
     extra: list[str] = field(default_factory=list)
+    test: Any = None
+    """The test split's figures (training.cli.TestFigures), or None without one."""
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
@@ -182,9 +184,37 @@ def readme(card: Card) -> str:
     else:
         windowing = "the whole clip is one window (`window_samples` 0)"
     counts = _table(
-        ["label", "training clips", "validation clips"],
-        [[label, str(t), str(v)] for label, (t, v) in card.counts.items()],
+        ["label", "training clips", "validation clips", "test clips"],
+        [[label, str(t), str(v), str(e)] for label, (t, v, e) in card.counts.items()],
     )
+    test = card.test
+    if test is None:
+        tested = (
+            "## Test split\n\nNone (`--test-fraction 0`, or fewer than 3 clips per label): the "
+            "figures above come from the validation split, which also chose the epoch"
+            + (" and calibrated the threshold." if card.threshold is not None else ".")
+            + "\n"
+        )
+    else:
+        rejection = (
+            f" Enrolled clips answered `{UNKNOWN_LABEL}` (false rejections): "
+            f"**{100 * test.false_rejection:.1f}%**."
+            if test.false_rejection is not None
+            else ""
+        )
+        acceptance = (
+            f" Clips of the data's `{UNKNOWN_LABEL}` folder held out from calibration "
+            f"({test.strangers}, people nobody enrols) accepted as an enrolled label (false "
+            f"acceptances): **{100 * test.false_acceptance:.1f}%**."
+            if test.false_acceptance is not None
+            else ""
+        )
+        tested = f"""## Test split
+
+{test.clips} clips held out before training, used for nothing else (not trained on, not
+used to choose the epoch or to calibrate a threshold), scored with the exported model as
+the gateway runs it. Accuracy: **{test.accuracy:.4f}**.{rejection}{acceptance}
+"""
     per_class = _table(
         ["label", "precision", "recall", "F1", "support"],
         [[lab, f"{p:.3f}", f"{r:.3f}", f"{f:.3f}", str(s)] for lab, p, r, f, s in card.per_class]
@@ -253,6 +283,7 @@ Confusion matrix (rows: true labels, columns: predicted):
 {confusion}
 
 {unknown}
+{tested}
 {extra}
 ## How it was built
 

@@ -64,6 +64,22 @@ def test_calibration_puts_a_separable_threshold_in_the_gap() -> None:
     assert abs(fixed.false_rejection - 1 / 3) < 1e-9 and fixed.false_acceptance == 0.0
 
 
+def test_calibration_can_cap_the_false_rejections() -> None:
+    """Easy impostors leave a wide gap; the cap raises the threshold to the genuine scores'
+    quantile, never lowers it."""
+    genuine = np.linspace(0.7, 0.9, 21).astype(np.float32)
+    impostor = np.asarray([0.2, 0.3], dtype=np.float32)
+    assert calibrate(genuine, impostor).threshold <= 0.5
+    capped = calibrate(genuine, impostor, max_false_rejection=0.05)
+    # 21 scores: one (floor(0.05 * 21)) may fall below; the threshold sits just under the 2nd.
+    assert genuine[0] < capped.threshold < genuine[1]
+    assert capped.false_rejection == 1 / 21
+    few = calibrate(genuine[:19], impostor, max_false_rejection=0.05)
+    assert few.threshold == calibrate(genuine[:19], impostor).threshold  # 5 % of 19 < 1 clip
+    close = np.asarray([0.69, 0.695], dtype=np.float32)
+    assert calibrate(genuine, close, max_false_rejection=0.05).threshold > 0.7
+
+
 def test_calibration_minimises_errors_when_scores_overlap() -> None:
     genuine = np.asarray([0.6, 0.8, 0.9, 0.95], dtype=np.float32)
     impostor = np.asarray([0.3, 0.4, 0.7, 0.65], dtype=np.float32)
