@@ -63,3 +63,5 @@ def test_the_walkthrough_runs_as_written(tmp_path: Path) -> None:
     assert (root / "demo" / "confusion.png").read_bytes()[:4] == b"\x89PNG"
     classified = [o for line, o in zip(lines, outputs, strict=True) if "demo-speakers" in line]
     assert "reader" in classified[1]
+    verified = [o for line, o in zip(lines, outputs, strict=True) if "verify_speaker" in line]
+    assert verified and verified[0].startswith("accepted: cosine"), verified

@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -91,6 +93,41 @@ async def test_train_load_classify_and_evaluate_speakers(tmp_path: Path) -> None
             np.mean([p == t for p, t in zip(predicted, truth, strict=True)])
         )
         assert (tmp_path / "confusion.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+        # The README's Enroll-free recipe: Embed vectors, cosine, the model's threshold.
+        enrol = [train / "reader"]
+        same = sorted((held / "reader").iterdir())[0]
+        stranger = sorted((held / "unknown").iterdir())[0]
+        verdicts = [
+            await asyncio.to_thread(_verify, gateway.target, repository, enrol, clip)
+            for clip in (same, stranger)
+        ]
+        assert verdicts[0].startswith("accepted: cosine"), verdicts
+        assert verdicts[1].startswith("rejected: cosine"), verdicts
+
+
+def _verify(target: str, repository: Path, enrolment: list[Path], clip: Path) -> str:
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "examples" / "verify_speaker.py"),
+            *map(str, enrolment),
+            "--clip",
+            str(clip),
+            "--model",
+            "speakers",
+            "--repository",
+            str(repository),
+            "--target",
+            target,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
 
 
 async def test_train_on_the_speech_commands_backbone(tmp_path: Path) -> None:

@@ -2,11 +2,14 @@
 
     tritone import-hf ./my-wav2vec2-checkpoint --name keywords \\
         [--repository DIR] [--target HOST:PORT] [--max-batch-size N] [--overwrite]
+        [--tolerance 1e-4]
 
 Writes ``DIR/NAME`` (config.pbtxt, labels.txt, 1/model.pt, README.md). With ``--target`` it
 then asks the running gateway there to load the model, so it serves without a restart (the
-gateway's model repository must be DIR). Exit status 0 on success, 1 on failure, 2 for bad
-usage.
+gateway's model repository must be DIR). The exported model's scores are compared with
+``transformers.pipeline("audio-classification")`` on a few seconds of audio at 8, 16 and
+44.1 kHz; a difference above ``--tolerance`` fails the import and writes nothing. Exit
+status 0 on success, 1 on failure (the message says what was measured), 2 for bad usage.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from pathlib import Path
 import tritone_server.hf_import  # noqa: F401 - hides a stray `triton` folder first
 from tritone_server.hf_import.export import (
     DEFAULT_MAX_BATCH_SIZE,
+    DEFAULT_TOLERANCE,
     SUPPORTED_ARCHITECTURES,
     ExportResult,
     ImportHFError,
@@ -79,6 +83,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--overwrite", action="store_true", help="replace an existing model directory"
     )
+    parser.add_argument(
+        "--tolerance",
+        type=float,
+        default=DEFAULT_TOLERANCE,
+        help="largest |score difference| from the transformers pipeline accepted (scores "
+        "after the checkpoint's softmax or sigmoid; default: %(default)g)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
@@ -92,12 +103,13 @@ async def _load(target: str, token: str | None, name: str) -> str:
 
 
 def _summary(result: ExportResult) -> str:
-    parity = ", ".join(f"{s:g} s {d:.1e}" for s, d in result.parity.items())
+    parity = ", ".join(f"{s:g} s at {r} Hz {d:.1e}" for (s, r), d in result.parity.items())
     return (
         f"wrote {result.directory} ({result.architecture}, {len(result.labels)} labels, "
         f"activation {result.activation}, min_samples {result.min_samples}) in "
         f"{result.seconds:.1f} s\n"
-        f"max |score difference| vs the transformers pipeline: {parity}; "
+        f"max |score difference| vs the transformers pipeline (tolerance "
+        f"{result.tolerance:g}): {parity}; "
         f"trace vs eager logits: {result.trace_error:.1e}"
     )
 
@@ -107,6 +119,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
     if args.max_batch_size < 1:
         parser.error("--max-batch-size must be at least 1")
+    if not args.tolerance >= 0.0:
+        parser.error("--tolerance must be a number >= 0")
     repository: Path = args.repository or default_repository()
     try:
         result = export_checkpoint(
@@ -116,6 +130,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             max_batch_size=args.max_batch_size,
             overwrite=args.overwrite,
             progress=not args.quiet,
+            tolerance=args.tolerance,
         )
     except ImportHFError as exc:
         print(f"error: {exc}", file=sys.stderr)

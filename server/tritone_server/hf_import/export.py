@@ -14,7 +14,9 @@ nothing else. Steps:
    Whisper's position ids, WavLM's relative positions, wav2vec2's positional conv) with the
    device of the input waveform, so the file runs on GPU although it was traced on CPU;
 4. check the trace against the eager model at several lengths and batch sizes, and measure
-   the scores against ``transformers.pipeline("audio-classification")`` at 1 s, 3.7 s, 10 s;
+   the scores against ``transformers.pipeline("audio-classification")`` (`PARITY_CASES`:
+   1 s, 3.7 s and 10 s at the model's rate, 3 s at 8 kHz and at 44.1 kHz resampled as the
+   gateway resamples); refuse the import when any differs by more than the tolerance;
 5. write config.pbtxt, labels.txt, 1/model.pt and a README.md card, atomically.
 """
 
@@ -41,6 +43,7 @@ from torch import Tensor, nn
 from torch.jit import TracerWarning  # type: ignore[attr-defined]
 from tqdm import tqdm
 
+from tritone_server.audio.dsp import resample
 from tritone_server.core.models import Activation
 from tritone_server.hf_import.frontends import KaldiFbank, UtteranceNormalizer, WhisperLogMel
 from tritone_server.triton.model_config import TensorConfig, render_config
@@ -48,6 +51,8 @@ from tritone_server.triton.torchscript import device_constant_nodes, device_cons
 
 __all__ = [
     "DEFAULT_MAX_BATCH_SIZE",
+    "DEFAULT_TOLERANCE",
+    "PARITY_CASES",
     "PARITY_SECONDS",
     "SUPPORTED_ARCHITECTURES",
     "Checkpoint",
@@ -55,6 +60,7 @@ __all__ = [
     "HFAudioClassifier",
     "ImportHFError",
     "build_classifier",
+    "check_parity",
     "device_constants",
     "export_checkpoint",
     "load_checkpoint",
@@ -87,6 +93,19 @@ _MODEL_INPUT: Mapping[Family, str] = {
 
 DEFAULT_MAX_BATCH_SIZE = 8
 PARITY_SECONDS: tuple[float, ...] = (1.0, 3.7, 10.0)
+PARITY_RATES: tuple[int, ...] = (8_000, 44_100)
+PARITY_CASES: tuple[tuple[float, int | None], ...] = (
+    *((seconds, None) for seconds in PARITY_SECONDS),
+    *((3.0, rate) for rate in PARITY_RATES),
+)
+"""(seconds, input rate) at which the scores are compared with the pipeline; None is the
+model's own rate. Other rates are resampled to the model's rate as the gateway does (soxr
+HQ) and both sides get that audio: the pipeline resamples with torchaudio, a different
+resampler, so giving it the original would measure the resamplers, not the export."""
+DEFAULT_TOLERANCE = 1e-4
+"""Largest |score difference| (probabilities after the checkpoint's activation) accepted
+against the pipeline. float32 rounding moves scores by ~1e-6 on real checkpoints; a wrong
+front end moves them by 1e-3 and more."""
 TRACE_SECONDS = 2.0
 # (seconds, batch size) at which the trace is checked against the eager model.
 TRACE_CHECKS: tuple[tuple[float, int], ...] = ((0.1, 1), (1.0, 3), (3.7, 1), (10.0, 2))
@@ -475,15 +494,39 @@ def _pipeline(checkpoint: Checkpoint) -> Callable[..., object]:
     return pipe
 
 
-def _pipeline_parity(traced: torch.jit.ScriptModule, checkpoint: Checkpoint) -> dict[float, float]:
+ParityKey = tuple[float, int]
+"""(seconds of audio, the rate it was given at)."""
+
+
+def _pipeline_parity(
+    traced: Callable[[Tensor], Tensor], checkpoint: Checkpoint
+) -> dict[ParityKey, float]:
+    """(seconds, input rate) -> largest |score difference| against the pipeline."""
     pipe = _pipeline(checkpoint)
-    parity: dict[float, float] = {}
-    for seconds in PARITY_SECONDS:
-        audio = parity_signal(seconds, checkpoint.sample_rate)
+    parity: dict[ParityKey, float] = {}
+    model_rate = checkpoint.sample_rate
+    for seconds, given_rate in PARITY_CASES:
+        rate = given_rate or model_rate
+        audio = resample(parity_signal(seconds, rate), rate, model_rate)
+        if len(audio) < checkpoint.min_samples:
+            continue
         expected = pipeline_scores(pipe, audio, checkpoint.labels)
         got = _activate(_run(traced, audio)[0], checkpoint.activation)
-        parity[seconds] = float(np.abs(got - expected).max())
+        parity[(seconds, rate)] = float(np.abs(got - expected).max())
     return parity
+
+
+def check_parity(parity: Mapping[ParityKey, float], tolerance: float) -> None:
+    """Raise ImportHFError naming the measured difference when it exceeds ``tolerance``."""
+    (seconds, rate), worst = max(parity.items(), key=lambda item: item[1])
+    if not worst <= tolerance:  # a NaN fails too
+        raise ImportHFError(
+            f"the exported model's scores differ from transformers.pipeline"
+            f"('audio-classification') by up to {worst:.3g} (on {seconds:g} s of audio at "
+            f"{rate} Hz), more than the tolerance {tolerance:g}; nothing was written. The "
+            "front end does not reproduce this checkpoint's feature extractor (please report "
+            "it), or pass a larger --tolerance if the difference is acceptable"
+        )
 
 
 @dataclass(frozen=True)
@@ -496,8 +539,9 @@ class ExportResult:
     min_samples: int
     trace_error: float
     """Largest |traced - eager| logit difference over the checked lengths and batches."""
-    parity: dict[float, float] = field(default_factory=dict)
-    """Seconds -> largest |score difference| against the transformers pipeline."""
+    parity: dict[ParityKey, float] = field(default_factory=dict)
+    """(seconds, input rate) -> largest |score difference| against the transformers pipeline."""
+    tolerance: float = DEFAULT_TOLERANCE
     seconds: float = 0.0
 
 
@@ -579,7 +623,7 @@ def readme_text(
     name: str, checkpoint: Checkpoint, frontend: nn.Module, result: ExportResult
 ) -> str:
     labels = ", ".join(f"`{label}`" for label in checkpoint.labels)
-    rows = "\n".join(f"| {s:g} s | {d:.2e} |" for s, d in result.parity.items())
+    rows = "\n".join(f"| {s:g} s | {r} Hz | {d:.2e} |" for (s, r), d in result.parity.items())
     rate = checkpoint.sample_rate
     checks = ", ".join(f"{s:g} s x {b}" for s, b in TRACE_CHECKS)
     frontend_text = _frontend_text(checkpoint, frontend)
@@ -612,10 +656,12 @@ changes the outputs of wav2vec2, HuBERT and WavLM (by up to 0.35 measured).
 
 Largest absolute score difference between this model and
 `transformers.pipeline("audio-classification", top_k=None)` on the same deterministic
-clip (chirp + tone burst + noise):
+clip (chirp + tone burst + noise); audio at another rate is resampled to {rate} Hz as the
+gateway resamples it (soxr HQ), and both get that. The import fails above
+{result.tolerance:g} (`--tolerance`).
 
-| clip | max abs score difference |
-| --- | --- |
+| clip | given at | max abs score difference |
+| --- | --- | --- |
 {rows}
 
 Traced model against the eager transformers model ({checks}): largest logit
@@ -651,11 +697,14 @@ def export_checkpoint(
     max_batch_size: int = DEFAULT_MAX_BATCH_SIZE,
     overwrite: bool = False,
     progress: bool = True,
+    tolerance: float = DEFAULT_TOLERANCE,
 ) -> ExportResult:
     """Convert the checkpoint at ``path`` into ``repository/name``; see the module doc."""
     _check_name(name)
     if max_batch_size < 1:
         raise ImportHFError("max_batch_size must be at least 1")
+    if not tolerance >= 0.0:
+        raise ImportHFError(f"the tolerance must be a number >= 0, got {tolerance}")
     repository = Path(repository).expanduser().resolve()
     target = repository / name
     if target.exists() and not overwrite:
@@ -681,6 +730,7 @@ def export_checkpoint(
         steps.update()
         steps.set_postfix_str("comparing with the transformers pipeline")
         parity = _pipeline_parity(traced, checkpoint)
+        check_parity(parity, tolerance)
         steps.update()
         steps.set_postfix_str("writing")
         result = ExportResult(
@@ -692,6 +742,7 @@ def export_checkpoint(
             min_samples=checkpoint.min_samples,
             trace_error=trace_error,
             parity=parity,
+            tolerance=tolerance,
         )
         _write(target, traced, checkpoint, classifier.frontend, result, max_batch_size)
         steps.update()

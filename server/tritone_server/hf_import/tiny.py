@@ -6,16 +6,19 @@ feature extractor, exactly as a fine-tuned checkpoint is laid out.
 
 A random model's scores hardly depend on its input (they sit near 1/labels for every clip),
 so a wrong front end could pass a parity check. The final classifier is therefore
-recalibrated on a few synthetic clips: it sees its inputs standardised over those clips, and
-the logits spread by about `LOGIT_SPREAD` between clips.
+recalibrated on a few synthetic clips: it reads the directions in which its inputs vary most
+over those clips, and the logits spread by about `LOGIT_SPREAD` between clips. (Reading
+near-constant directions instead would need huge weights, which amplify float32 rounding
+until the parity checks measure the CPU rather than the export.)
 """
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -30,12 +33,20 @@ from tritone_server.hf_import.export import (
     quiet_reference_warnings,
 )
 
-__all__ = ["TINY_AST_MAX_LENGTH", "TINY_LABELS", "write_tiny_checkpoint"]
+__all__ = [
+    "TINY_AST_MAX_LENGTH",
+    "TINY_LABELS",
+    "VARIANTS",
+    "Variant",
+    "write_tiny_checkpoint",
+    "write_tiny_variant",
+]
 
 TINY_LABELS: tuple[str, ...] = ("dog", "cat", "siren", "speech", "music")
 TINY_AST_MAX_LENGTH = 128
 """Frames (10 ms each) that the tiny AST sees: 1.28 s; longer clips are cut, as AST does."""
 LOGIT_SPREAD = 2.0
+_DIRECTIONS = 3
 
 # Hidden size 32, two layers. The 7-layer conv feature encoder of wav2vec2/HuBERT/WavLM keeps
 # its kernels and strides (400-sample receptive field, 320-sample hop), with narrow channels.
@@ -51,10 +62,16 @@ _PROJ = 16
 
 
 def _model_and_extractor(
-    architecture: str, labels: Sequence[str], problem_type: ProblemType | None, whisper_mels: int
+    architecture: str,
+    labels: Sequence[str],
+    problem_type: ProblemType | None,
+    whisper_mels: int,
+    switches: Mapping[str, Any],
+    extractor_switches: Mapping[str, Any],
 ) -> tuple[transformers.PreTrainedModel, transformers.SequenceFeatureExtractor, nn.Linear]:
     id2label = dict(enumerate(labels))
     label2id = {label: i for i, label in enumerate(labels)}
+    ast_max_length = int(switches.get("max_length", TINY_AST_MAX_LENGTH))
     if architecture == "Wav2Vec2ForSequenceClassification":
         wav2vec2 = transformers.Wav2Vec2ForSequenceClassification(
             transformers.Wav2Vec2Config(
@@ -69,9 +86,12 @@ def _model_and_extractor(
                 id2label=id2label,
                 label2id=label2id,
                 problem_type=problem_type,
+                **switches,
             )
         )
-        w2v_extractor = transformers.Wav2Vec2FeatureExtractor(return_attention_mask=True)  # type: ignore[no-untyped-call]
+        w2v_extractor = transformers.Wav2Vec2FeatureExtractor(  # type: ignore[no-untyped-call]
+            **{"return_attention_mask": True, **extractor_switches}
+        )
         return wav2vec2, w2v_extractor, wav2vec2.classifier
     if architecture == "HubertForSequenceClassification":
         hubert = transformers.HubertForSequenceClassification(
@@ -87,9 +107,12 @@ def _model_and_extractor(
                 id2label=id2label,
                 label2id=label2id,
                 problem_type=problem_type,
+                **switches,
             )
         )
-        hubert_extractor = transformers.Wav2Vec2FeatureExtractor(return_attention_mask=False)  # type: ignore[no-untyped-call]
+        hubert_extractor = transformers.Wav2Vec2FeatureExtractor(  # type: ignore[no-untyped-call]
+            **{"return_attention_mask": False, **extractor_switches}
+        )
         return hubert, hubert_extractor, hubert.classifier
     if architecture == "WavLMForSequenceClassification":
         wavlm = transformers.WavLMForSequenceClassification(
@@ -107,9 +130,12 @@ def _model_and_extractor(
                 id2label=id2label,
                 label2id=label2id,
                 problem_type=problem_type,
+                **switches,
             )
         )
-        wavlm_extractor = transformers.Wav2Vec2FeatureExtractor(return_attention_mask=True)  # type: ignore[no-untyped-call]
+        wavlm_extractor = transformers.Wav2Vec2FeatureExtractor(  # type: ignore[no-untyped-call]
+            **{"return_attention_mask": True, **extractor_switches}
+        )
         return wavlm, wavlm_extractor, wavlm.classifier
     if architecture == "WhisperForAudioClassification":
         whisper = transformers.WhisperForAudioClassification(
@@ -127,26 +153,30 @@ def _model_and_extractor(
                 id2label=id2label,
                 label2id=label2id,
                 problem_type=problem_type,
+                **switches,
             )
         )
         whisper_extractor = transformers.WhisperFeatureExtractor(feature_size=whisper_mels)  # type: ignore[no-untyped-call]
         return whisper, whisper_extractor, whisper.classifier
     if architecture == "ASTForAudioClassification":
+        switches = {"max_length": ast_max_length, **switches}
         ast = transformers.ASTForAudioClassification(
             transformers.ASTConfig(
                 hidden_size=_HIDDEN,
                 num_hidden_layers=_LAYERS,
                 num_attention_heads=_HEADS,
                 intermediate_size=_FFN,
-                max_length=TINY_AST_MAX_LENGTH,
                 num_mel_bins=128,
                 id2label=id2label,
                 label2id=label2id,
                 problem_type=problem_type,
+                **switches,
             )
         )
         with quiet_extractor_warnings():
-            ast_extractor = transformers.ASTFeatureExtractor(max_length=TINY_AST_MAX_LENGTH)  # type: ignore[no-untyped-call]
+            ast_extractor = transformers.ASTFeatureExtractor(  # type: ignore[no-untyped-call]
+                **{"max_length": ast_max_length, **extractor_switches}
+            )
         dense = ast.classifier.dense
         assert isinstance(dense, nn.Linear)
         return ast, ast_extractor, dense
@@ -173,8 +203,9 @@ def _calibrate(
     extractor: transformers.SequenceFeatureExtractor,
     classifier: nn.Linear,
 ) -> None:
-    """Standardise the classifier's inputs over `calibration_clips` and scale its weights so
-    that each logit's spread over those clips is LOGIT_SPREAD."""
+    """Point the classifier's weights along the main directions in which its inputs vary over
+    `calibration_clips`, centred, and scaled so each logit's spread over those clips is
+    LOGIT_SPREAD."""
     seen: list[torch.Tensor] = []
 
     def keep(_module: nn.Module, inputs: tuple[torch.Tensor, ...], _output: object) -> None:
@@ -189,11 +220,19 @@ def _calibrate(
     finally:
         handle.remove()
     inputs = torch.cat(seen).double()
-    mean, std = inputs.mean(dim=0), inputs.std(dim=0).clamp_min(1e-12)
+    mean = inputs.mean(dim=0)
+    centred = inputs - mean
+    # The directions in which the clips differ most: a head reading those needs the smallest
+    # weights for a given spread of logits, so it amplifies float32 rounding the least
+    # (standardising every feature would blow up the near-constant ones, and their noise).
+    _, _, directions = torch.linalg.svd(centred, full_matrices=False)
+    top = directions[: min(_DIRECTIONS, directions.shape[0])]
+    generator = torch.Generator().manual_seed(0)
+    mix = torch.randn(classifier.weight.shape[0], top.shape[0], generator=generator).double()
+    weight = mix @ top
+    spread = centred @ weight.T
+    weight = weight * (LOGIT_SPREAD / spread.std(dim=0).clamp_min(1e-12)).unsqueeze(1)
     with torch.no_grad():
-        weight = classifier.weight.double() / std
-        spread = (inputs - mean) @ weight.T
-        weight = weight * (LOGIT_SPREAD / spread.std(dim=0).clamp_min(1e-12)).unsqueeze(1)
         classifier.weight.copy_(weight.float())
         classifier.bias.copy_((-(mean @ weight.T)).float())
 
@@ -206,11 +245,21 @@ def write_tiny_checkpoint(
     seed: int = 0,
     problem_type: ProblemType | None = None,
     whisper_mels: int = 80,
+    switches: Mapping[str, Any] | None = None,
+    extractor_switches: Mapping[str, Any] | None = None,
 ) -> Path:
-    """Write a tiny random checkpoint (config, weights, preprocessor config) into ``directory``."""
+    """Write a tiny random checkpoint (config, weights, preprocessor config) into ``directory``.
+
+    ``switches`` go into the model's config (e.g. ``do_stable_layer_norm``), and
+    ``extractor_switches`` into the feature extractor's (e.g. ``do_normalize``)."""
     torch.manual_seed(seed)
     model, extractor, classifier = _model_and_extractor(
-        architecture, labels, problem_type, whisper_mels
+        architecture,
+        labels,
+        problem_type,
+        whisper_mels,
+        dict(switches or {}),
+        dict(extractor_switches or {}),
     )
     model.eval()  # type: ignore[no-untyped-call]
     _calibrate(model, extractor, classifier)
@@ -221,3 +270,100 @@ def write_tiny_checkpoint(
         model.save_pretrained(str(directory))
     extractor.save_pretrained(str(directory))
     return directory
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A tiny checkpoint with the architecture switches of a real published one."""
+
+    like: str
+    """The real checkpoint whose config switches (not sizes, not weights) it copies."""
+    architecture: str
+    labels: tuple[str, ...]
+    switches: Mapping[str, Any] = field(default_factory=dict)
+    extractor_switches: Mapping[str, Any] = field(default_factory=dict)
+    problem_type: ProblemType | None = None
+    whisper_mels: int = 80
+
+
+_STABLE_LAYER_NORM = {
+    # The "large" conv encoder: layer norm in every conv layer, conv biases, and the
+    # transformer's layer norm before each block (pre-LN) with a final one after the stack.
+    "do_stable_layer_norm": True,
+    "feat_extract_norm": "layer",
+    "conv_bias": True,
+}
+SPEECH_COMMANDS_LABELS = (
+    "yes",
+    "no",
+    "up",
+    "down",
+    "left",
+    "right",
+    "on",
+    "off",
+    "stop",
+    "go",
+    "_silence_",
+    "_unknown_",
+)
+VARIANTS: Mapping[str, Variant] = {
+    "mms-lid-126": Variant(
+        like="facebook/mms-lid-126",
+        architecture="Wav2Vec2ForSequenceClassification",
+        labels=tuple(f"lang{i:03d}" for i in range(126)),
+        switches=_STABLE_LAYER_NORM,
+        extractor_switches={"do_normalize": True, "return_attention_mask": True},
+    ),
+    "hubert-large-superb-er": Variant(
+        like="superb/hubert-large-superb-er",
+        architecture="HubertForSequenceClassification",
+        labels=("neu", "hap", "ang", "sad"),
+        # SUPERB's protocol: the head reads a learned weighted sum of every layer.
+        switches={**_STABLE_LAYER_NORM, "use_weighted_layer_sum": True},
+        extractor_switches={"do_normalize": True, "return_attention_mask": True},
+    ),
+    "wav2vec2-base-superb-ks": Variant(
+        like="superb/wav2vec2-base-superb-ks",
+        architecture="Wav2Vec2ForSequenceClassification",
+        labels=SPEECH_COMMANDS_LABELS,
+        # The "base" encoder: group norm in the first conv layer only, no conv biases.
+        switches={
+            "do_stable_layer_norm": False,
+            "feat_extract_norm": "group",
+            "conv_bias": False,
+            "use_weighted_layer_sum": True,
+        },
+        extractor_switches={"do_normalize": True, "return_attention_mask": False},
+    ),
+    "ast-audioset": Variant(
+        like="MIT/ast-finetuned-audioset-10-10-0.4593",
+        architecture="ASTForAudioClassification",
+        labels=("Speech", "Music", "Dog", "Cat", "Siren", "Vehicle", "Bird", "Water", "Wind"),
+        # 1024 frames (10.24 s) as the real one, multi-label: sigmoid scores.
+        switches={"max_length": 1024},
+        problem_type="multi_label_classification",
+    ),
+    "whisper-encoder-30s": Variant(
+        like="a WhisperForAudioClassification fine-tune (encoder only, 30 s input)",
+        architecture="WhisperForAudioClassification",
+        labels=("en", "de", "fr", "es", "nl", "it"),
+        switches={"use_weighted_layer_sum": True},
+        whisper_mels=128,
+    ),
+}
+
+
+def write_tiny_variant(name: str, directory: Path, *, seed: int = 0) -> Path:
+    """Write the tiny checkpoint of `VARIANTS[name]` into ``directory``."""
+    variant = VARIANTS[name]
+    return write_tiny_checkpoint(
+        variant.architecture,
+        directory,
+        labels=variant.labels,
+        seed=seed,
+        problem_type=variant.problem_type,
+        whisper_mels=variant.whisper_mels,
+        switches=variant.switches,
+        extractor_switches=variant.extractor_switches,
+    )

@@ -2,7 +2,8 @@
 
     tritone train DATA --backbone speech-commands|speaker-embedding --name NAME
                   [--repository DIR] [--target HOST:PORT] [--head logreg|mlp]
-                  [--val-fraction 0.2] [--seed 0] [--unknown-threshold auto|none|FLOAT]
+                  [--val-fraction 0.2] [--test-fraction 0.2] [--seed 0]
+                  [--unknown-threshold auto|none|FLOAT]
                   [--overwrite]
 
 DATA is an audiofolder (one sub-folder per label) or a CSV of ``path,label`` rows. The clips
@@ -10,11 +11,13 @@ are decoded (any format libsndfile reads, any rate: resampled to 16 kHz mono), e
 the backbone's own TorchScript file from the repository, a head is trained with a
 stratified validation split and early stopping on validation loss, and backbone + head are
 fused into one TorchScript model written to ``DIR/NAME`` with its config.pbtxt, labels.txt
-and a README.md card carrying the validation figures. With ``--target`` the running
+and a README.md card. A test split (``--test-fraction``, held out before anything else)
+gives the card figures from clips used for nothing else; the validation split chooses the
+epoch and calibrates the threshold. With ``--target`` the running
 gateway loads the new model at once (no restart).
 
-``--unknown-threshold`` adds an ``unknown`` label that wins when a clip's cosine with the
-centroid of the label it would get is below the threshold (see openset.py): ``auto``
+``--unknown-threshold`` adds an ``unknown`` label that wins when a clip's cosine with every
+enrolled label's centroid is below the threshold (see openset.py): ``auto``
 calibrates it on the validation split (the default for speaker-embedding), ``none`` turns it
 off (the default for speech-commands), a number fixes it. With the threshold on, a label
 folder named ``unknown`` holds people nobody enrols: its clips only calibrate the threshold.
@@ -56,8 +59,14 @@ from tritone_server.training.export import (
     softmax,
     write_model_dir,
 )
-from tritone_server.training.heads import HEADS, stratified_split, train_head
-from tritone_server.training.openset import calibrate, centroids, scores, unit_rows
+from tritone_server.training.heads import HEADS, stratified_split, test_split, train_head
+from tritone_server.training.openset import (
+    MAX_FALSE_REJECTION,
+    calibrate,
+    centroids,
+    scores,
+    unit_rows,
+)
 
 __all__ = ["TrainResult", "main", "train"]
 
@@ -93,6 +102,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--token", default=os.environ.get("TRITONE_TOKEN") or None)
     parser.add_argument("--head", choices=HEADS, default="logreg", help="default: %(default)s")
     parser.add_argument("--val-fraction", type=float, default=0.2, help="default: %(default)s")
+    parser.add_argument(
+        "--test-fraction",
+        type=float,
+        default=0.2,
+        help="clips per label held out for the card's test figures only (labels with fewer "
+        "than 3 clips give none; 0 turns the test split off; default: %(default)s)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="default: %(default)s")
     parser.add_argument(
         "--unknown-threshold",
@@ -135,10 +151,62 @@ def _clip_scores(
     return out
 
 
+def _split_negatives(
+    negatives: list[npt.NDArray[np.float32]], fraction: float, seed: int
+) -> tuple[list[npt.NDArray[np.float32]], list[npt.NDArray[np.float32]]]:
+    """(calibration, test) clips of the `unknown` folder: round(fraction * n) of them (at
+    least one when there are two or more and fraction > 0) only test the threshold."""
+    if fraction <= 0.0 or len(negatives) < 2:
+        return negatives, []
+    n_test = min(max(1, round(fraction * len(negatives))), len(negatives) - 1)
+    order = np.random.default_rng([seed, 11]).permutation(len(negatives))
+    test = {int(i) for i in order[:n_test]}
+    return (
+        [w for i, w in enumerate(negatives) if i not in test],
+        [w for i, w in enumerate(negatives) if i in test],
+    )
+
+
+@dataclass(frozen=True)
+class TestFigures:
+    """The card's figures from clips used for nothing else."""
+
+    clips: int
+    accuracy: float
+    false_rejection: float | None
+    strangers: int
+    false_acceptance: float | None
+
+
+def _test_figures(
+    model: torch.nn.Module,
+    data_labels: Sequence[str],
+    served: Sequence[str],
+    waves: Sequence[npt.NDArray[np.float32]],
+    truth: Sequence[str],
+    strangers: Sequence[npt.NDArray[np.float32]],
+    window: int,
+    hop: int,
+    rejecting: bool,
+) -> TestFigures | None:
+    if not waves:
+        return None
+    predicted = [served[k] for k in _clip_scores(model, waves, window, hop, False).argmax(axis=1)]
+    accuracy = compute_metrics(list(truth), predicted, labels=list(data_labels)).accuracy
+    rejected = float(np.mean([p == UNKNOWN_LABEL for p in predicted])) if rejecting else None
+    accepted = None
+    if strangers:
+        answers = _clip_scores(model, strangers, window, hop, False).argmax(axis=1)
+        accepted = float(np.mean([served[k] != UNKNOWN_LABEL for k in answers]))
+    return TestFigures(len(waves), accuracy, rejected, len(strangers), accepted)
+
+
 def train(args: argparse.Namespace, argv: Sequence[str]) -> TrainResult:
     name = check_name(args.name)
     if not 0.0 < args.val_fraction < 1.0:
         raise ValueError(f"--val-fraction must lie between 0 and 1, got {args.val_fraction}")
+    if not 0.0 <= args.test_fraction < 1.0:
+        raise ValueError(f"--test-fraction must lie in [0, 1), got {args.test_fraction}")
     repository: Path = args.repository
     if (repository / name).exists() and not args.overwrite:
         raise FileExistsError(f"{repository / name} exists; pass --overwrite to replace it")
@@ -153,7 +221,10 @@ def train(args: argparse.Namespace, argv: Sequence[str]) -> TrainResult:
         # Clips labelled `unknown` (people nobody enrols) only calibrate the threshold.
         data, negatives = split_off(data, UNKNOWN_LABEL)
     n_labels = len(data.labels)
-    train_clips, val_clips = stratified_split(data.targets, args.val_fraction, args.seed)
+    kept, test_clips = test_split(data.targets, args.test_fraction, args.seed)
+    negatives, test_negatives = _split_negatives(negatives, args.test_fraction, args.seed)
+    in_kept, in_val_of_kept = stratified_split(data.targets[kept], args.val_fraction, args.seed)
+    train_clips, val_clips = kept[in_kept], kept[in_val_of_kept]
     feats = embed_clips(backbone, data.waves, progress=progress)
     in_train = np.isin(feats.clip, train_clips)
     in_val = np.isin(feats.clip, val_clips)
@@ -175,13 +246,16 @@ def train(args: argparse.Namespace, argv: Sequence[str]) -> TrainResult:
     calibration = None
     if mode != "none":
         cents = centroids(feats.x[in_train], y_rows[in_train], n_labels)
-        genuine, impostor = scores(
-            feats.x[in_val], y_rows[in_val], val_logits.argmax(axis=1), cents
-        )
+        genuine, impostor = scores(feats.x[in_val], y_rows[in_val], cents)
         if negatives:
             negative_x = embed_clips(backbone, negatives, progress=progress).x
             impostor = np.concatenate([impostor, (unit_rows(negative_x) @ cents.T).max(axis=1)])
-        calibration = calibrate(genuine, impostor, None if mode == "auto" else float(mode))
+        calibration = calibrate(
+            genuine,
+            impostor,
+            None if mode == "auto" else float(mode),
+            max_false_rejection=MAX_FALSE_REJECTION,
+        )
     fused = FusedModel(
         backbone.module,
         head,
@@ -204,10 +278,22 @@ def train(args: argparse.Namespace, argv: Sequence[str]) -> TrainResult:
     closed_pred = [int(closed_rows[val_row_clip == i].mean(axis=0).argmax()) for i in val_clips]
     closed_accuracy = float(np.mean(np.asarray(closed_pred) == data.targets[val_clips]))
 
+    test = _test_figures(
+        scripted,
+        data.labels,
+        served,
+        [data.waves[i] for i in test_clips],
+        [data.labels[data.targets[i]] for i in test_clips],
+        test_negatives,
+        backbone.window_samples,
+        backbone.hop_samples,
+        calibration is not None,
+    )
     counts = {
         label: (
             int(np.sum(data.targets[train_clips] == k)),
             int(np.sum(data.targets[val_clips] == k)),
+            int(np.sum(data.targets[test_clips] == k)),
         )
         for k, label in enumerate(data.labels)
     }
@@ -243,10 +329,13 @@ def train(args: argparse.Namespace, argv: Sequence[str]) -> TrainResult:
         false_rejection=calibration.false_rejection if calibration is not None else None,
         false_acceptance=calibration.false_acceptance if calibration is not None else None,
         negatives=len(negatives),
+        test=test,
         threshold_mode=(
             "given"
             if mode != "auto"
-            else "calibrated on the validation split"
+            else "calibrated on the validation split: fewest errors, raised where needed so "
+            f"that at most {100 * MAX_FALSE_REJECTION:g}% of enrolled validation clips fall "
+            "below, given enough of them"
             + (f" and {len(negatives)} clips labelled `{UNKNOWN_LABEL}`" if negatives else "")
         ),
     )
@@ -254,7 +343,13 @@ def train(args: argparse.Namespace, argv: Sequence[str]) -> TrainResult:
         repository,
         name,
         scripted,
-        config_pbtxt(name, backbone, served, description),
+        config_pbtxt(
+            name,
+            backbone,
+            served,
+            description,
+            calibration.threshold if calibration is not None else None,
+        ),
         served,
         readme(card),
         overwrite=args.overwrite,
@@ -274,6 +369,21 @@ def train(args: argparse.Namespace, argv: Sequence[str]) -> TrainResult:
         f"{trained.best_epoch}"
     )
     print(format_metrics(metrics))
+    if test is not None:
+        print(
+            f"test split ({test.clips} clips used for nothing else): accuracy "
+            f"{test.accuracy:.4f}"
+            + (
+                f", enrolled clips answered {UNKNOWN_LABEL} {100 * test.false_rejection:.1f}%"
+                if test.false_rejection is not None
+                else ""
+            )
+            + (
+                f", held-out {UNKNOWN_LABEL} clips accepted {100 * test.false_acceptance:.1f}%"
+                if test.false_acceptance is not None
+                else ""
+            )
+        )
     if calibration is not None:
         print(
             f"unknown threshold {calibration.threshold:.4f} ({card.threshold_mode}): "

@@ -48,9 +48,10 @@ class FusedModel(nn.Module):
     """waveform FP32 [B, N] -> logits FP32 [B, L] (or [B, L + 1] with ``unknown`` last).
 
     With rejection on, the extra logit is
-    ``max(logits) + scale * (threshold - cos(features, centroid[argmax(logits)]))``:
-    it beats every label exactly when the cosine with the predicted label's centroid is
-    below the threshold, and it is a tie-free, smooth function of that distance, so after
+    ``max(logits) + scale * (threshold - max_k cos(features, centroid[k]))``: it beats
+    every label exactly when the clip is below the threshold for *every* enrolled label's
+    centroid (far from every enrolled speaker: the nearest one decides, not the label the
+    head happens to rank first), and it is a smooth function of that distance, so after
     softmax the ``unknown`` score grows the further below the threshold a clip falls.
     """
 
@@ -81,9 +82,9 @@ class FusedModel(nn.Module):
             return logits
         unit = feats / torch.linalg.vector_norm(feats, 2.0, dim=1, keepdim=True).clamp_min(1e-12)
         sims = torch.matmul(unit, self.centroids.t())
-        best = logits.max(dim=1, keepdim=True)
-        similarity = sims.gather(1, best.indices)
-        unknown = best.values + self.scale * (self.threshold - similarity)
+        nearest = sims.max(dim=1, keepdim=True).values
+        best = logits.max(dim=1, keepdim=True).values
+        unknown = best + self.scale * (self.threshold - nearest)
         return torch.cat([logits, unknown], dim=1)
 
 
@@ -104,8 +105,16 @@ def load_scripted(path: Path) -> Any:
     return module
 
 
-def config_pbtxt(name: str, backbone: Backbone, labels: list[str], description: str) -> str:
-    """The production config (tritone_server.triton.model_config), windowed like the backbone."""
+def config_pbtxt(
+    name: str,
+    backbone: Backbone,
+    labels: list[str],
+    description: str,
+    threshold: float | None = None,
+) -> str:
+    """The production config (tritone_server.triton.model_config), windowed like the backbone; with
+    rejection on, ``unknown_threshold`` carries the calibrated cosine threshold, so that a
+    service comparing `Embed` vectors itself can use the same rule."""
     parameters = {
         "task": "audio-classification",
         "sample_rate": str(backbone.sample_rate),
@@ -115,6 +124,8 @@ def config_pbtxt(name: str, backbone: Backbone, labels: list[str], description: 
         "aggregation": "mean",
         "description": description.encode("ascii", "replace").decode("ascii"),
     }
+    if threshold is not None:
+        parameters["unknown_threshold"] = f"{threshold:.6f}"
     return render_config(
         name,
         inputs=[TensorConfig("waveform", (-1,))],
@@ -134,8 +145,8 @@ class Card:
     head: str
     labels: list[str]
     """Served labels, ``unknown`` last when rejection is on."""
-    counts: dict[str, tuple[int, int]]
-    """Per data label: (training clips, validation clips)."""
+    counts: dict[str, tuple[int, int, int]]
+    """Per data label: (training clips, validation clips, test clips)."""
     data: str
     command: str
     epochs: int
@@ -153,6 +164,8 @@ class Card:
     negatives: int = 0
     """Clips labelled ``unknown`` that calibrated the threshold."""
     extra: list[str] = field(default_factory=list)
+    test: Any = None
+    """The test split's figures (training.cli.TestFigures), or None without one."""
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
@@ -171,9 +184,37 @@ def readme(card: Card) -> str:
     else:
         windowing = "the whole clip is one window (`window_samples` 0)"
     counts = _table(
-        ["label", "training clips", "validation clips"],
-        [[label, str(t), str(v)] for label, (t, v) in card.counts.items()],
+        ["label", "training clips", "validation clips", "test clips"],
+        [[label, str(t), str(v), str(e)] for label, (t, v, e) in card.counts.items()],
     )
+    test = card.test
+    if test is None:
+        tested = (
+            "## Test split\n\nNone (`--test-fraction 0`, or fewer than 3 clips per label): the "
+            "figures above come from the validation split, which also chose the epoch"
+            + (" and calibrated the threshold." if card.threshold is not None else ".")
+            + "\n"
+        )
+    else:
+        rejection = (
+            f" Enrolled clips answered `{UNKNOWN_LABEL}` (false rejections): "
+            f"**{100 * test.false_rejection:.1f}%**."
+            if test.false_rejection is not None
+            else ""
+        )
+        acceptance = (
+            f" Clips of the data's `{UNKNOWN_LABEL}` folder held out from calibration "
+            f"({test.strangers}, people nobody enrols) accepted as an enrolled label (false "
+            f"acceptances): **{100 * test.false_acceptance:.1f}%**."
+            if test.false_acceptance is not None
+            else ""
+        )
+        tested = f"""## Test split
+
+{test.clips} clips held out before training, used for nothing else (not trained on, not
+used to choose the epoch or to calibrate a threshold), scored with the exported model as
+the gateway runs it. Accuracy: **{test.accuracy:.4f}**.{rejection}{acceptance}
+"""
     per_class = _table(
         ["label", "precision", "recall", "F1", "support"],
         [[lab, f"{p:.3f}", f"{r:.3f}", f"{f:.3f}", str(s)] for lab, p, r, f, s in card.per_class]
@@ -195,13 +236,15 @@ def readme(card: Card) -> str:
     if card.threshold is not None:
         unknown = f"""## Unknown inputs
 
-The model answers `{UNKNOWN_LABEL}` (its last label) when a clip is not close enough to the
-label it would name: the cosine similarity of the clip's backbone features with that label's
-centroid (the normalised mean of its training clips' normalised features) is below
-**{card.threshold:.4f}** ({card.threshold_mode}). Inside the TorchScript model the extra
-logit is `max(logits) + {UNKNOWN_SCALE:g} * (threshold - cosine)`, so `{UNKNOWN_LABEL}` wins
-exactly when the cosine is below the threshold, and its softmax score grows with the
-distance. On the validation split: {100 * (card.false_rejection or 0.0):.1f}% of enrolled
+The model answers `{UNKNOWN_LABEL}` (its last label) when a clip is far from every enrolled
+label: the cosine similarity of the clip's backbone features with each label's centroid
+(the normalised mean of its training clips' normalised features) is below
+**{card.threshold:.4f}** for all of them ({card.threshold_mode}). Inside the TorchScript
+model the extra logit is `max(logits) + {UNKNOWN_SCALE:g} * (threshold - nearest cosine)`,
+so `{UNKNOWN_LABEL}` wins exactly when the nearest centroid is below the threshold, and its
+softmax score grows with the distance. The threshold is also the config parameter
+`unknown_threshold`, for services that compare `Embed` vectors themselves. On the
+validation split: {100 * (card.false_rejection or 0.0):.1f}% of enrolled
 clips fall below the threshold (false rejections); {100 * (card.false_acceptance or 0.0):.1f}%
 of impostors pass it (each validation clip scored against the *other* labels' centroids,
 as if its own label had not been enrolled{negatives}).
@@ -240,6 +283,7 @@ Confusion matrix (rows: true labels, columns: predicted):
 {confusion}
 
 {unknown}
+{tested}
 {extra}
 ## How it was built
 

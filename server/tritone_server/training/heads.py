@@ -10,7 +10,7 @@ import torch
 from torch import Tensor, nn
 from tqdm import tqdm
 
-__all__ = ["HEADS", "Head", "TrainedHead", "stratified_split", "train_head"]
+__all__ = ["HEADS", "Head", "TrainedHead", "stratified_split", "test_split", "train_head"]
 
 HEADS = ("logreg", "mlp")
 
@@ -69,6 +69,24 @@ def stratified_split(
         val.extend(int(i) for i in members[:n_val])
         train.extend(int(i) for i in members[n_val:])
     return np.asarray(sorted(train), dtype=np.int64), np.asarray(sorted(val), dtype=np.int64)
+
+
+def test_split(
+    targets: npt.NDArray[np.int64], fraction: float, seed: int
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Clip indices (kept, test): per label round(fraction * n) clips held out for testing
+    only, leaving at least 2 (one to train on, one to validate); a label with fewer than 3
+    clips gives none."""
+    rng = np.random.default_rng([seed, 7])
+    kept: list[int] = []
+    test: list[int] = []
+    for label in np.unique(targets):
+        members = np.flatnonzero(targets == label)
+        rng.shuffle(members)
+        n_test = min(round(fraction * len(members)), len(members) - 2) if len(members) >= 3 else 0
+        test.extend(int(i) for i in members[: max(n_test, 0)])
+        kept.extend(int(i) for i in members[max(n_test, 0) :])
+    return np.asarray(sorted(kept), dtype=np.int64), np.asarray(sorted(test), dtype=np.int64)
 
 
 def train_head(

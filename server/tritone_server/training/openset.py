@@ -1,17 +1,28 @@
 """The ``unknown`` answer: cosine similarity to the enrolled labels' centroids.
 
 Each label's centroid is the normalised mean of its L2-normalised training features. A
-clip is accepted as label k (the head's best) only when the cosine of its features with
-centroid k reaches the threshold; below it the model answers ``unknown``.
+clip is accepted (as the head's best label) when the cosine of its features with the
+nearest centroid reaches the threshold; when it is below the threshold for every enrolled
+label, the model answers ``unknown``.
 
 ``auto`` calibrates the threshold on the validation split. Genuine scores: each validation
-row's cosine with the centroid of the label the head predicts. Impostor scores, standing in
+row's cosine with the nearest centroid. Impostor scores, standing in
 for speakers nobody enrolled: each validation row's best cosine with the centroid of any
 *other* label (what the row would score if its own label had not been enrolled), and,
 when the data has clips labelled ``unknown`` (people nobody enrols), their best cosine with
 any centroid: such clips calibrate the threshold and are never a label. The
 threshold minimises false rejections + false acceptances over these two sets (the middle of
 the best range, so that with separable sets it lies halfway across the gap).
+
+That gap is a poor guide on its own: enrolled people stand in for strangers, and a handful
+of them are easy to tell apart (other languages, other recording set-ups), so the gap sits
+well below where a stranger recorded like an enrolled person falls. Tried on real people
+(benchmarks/speaker_strangers.py) it let up to 44 % of such strangers through. ``tritone
+train`` therefore also caps the validation false rejections (`MAX_FALSE_REJECTION`): the
+threshold is raised, when that is higher, to the highest value that keeps at most 5 % of
+the genuine validation scores below it (given 20 or more of them): the usual verification
+operating point (a false rejection rate one chooses) when the impostors one will meet are
+unknown.
 """
 
 from __future__ import annotations
@@ -21,7 +32,11 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["Calibration", "calibrate", "centroids", "unit_rows"]
+__all__ = ["MAX_FALSE_REJECTION", "Calibration", "calibrate", "centroids", "unit_rows"]
+
+MAX_FALSE_REJECTION = 0.05
+"""``auto`` thresholds reject at most this share of enrolled validation clips (see above)."""
+CAP_MARGIN = 1e-4
 
 FloatArray = npt.NDArray[np.float32]
 
@@ -57,20 +72,27 @@ class Calibration:
 
 
 def scores(
-    x: FloatArray, y: npt.NDArray[np.int64], predicted: npt.NDArray[np.int64], cents: FloatArray
+    x: FloatArray, y: npt.NDArray[np.int64], cents: FloatArray
 ) -> tuple[FloatArray, FloatArray]:
     """(genuine, impostor) cosine scores of validation rows, as described above."""
     sims = unit_rows(x) @ cents.T
     rows = np.arange(len(x))
-    genuine = sims[rows, predicted]
+    genuine = sims.max(axis=1)
     others = sims.copy()
     others[rows, y] = -np.inf
     impostor = others.max(axis=1)
     return genuine.astype(np.float32), impostor.astype(np.float32)
 
 
-def calibrate(genuine: FloatArray, impostor: FloatArray, fixed: float | None = None) -> Calibration:
-    """The threshold (`fixed` if given) with its error rates on these scores."""
+def calibrate(
+    genuine: FloatArray,
+    impostor: FloatArray,
+    fixed: float | None = None,
+    max_false_rejection: float | None = None,
+) -> Calibration:
+    """The threshold (`fixed` if given) with its error rates on these scores; with
+    ``max_false_rejection`` (and at least 1 / that many genuine scores), raised (never
+    lowered) to the highest value that leaves at most that share of them below it."""
     if fixed is not None:
         return Calibration(float(fixed), genuine, impostor)
     values = np.unique(np.concatenate([genuine, impostor]).astype(np.float64))
@@ -93,4 +115,13 @@ def calibrate(genuine: FloatArray, impostor: FloatArray, fixed: float | None = N
             start = None
     low, high = max(runs, key=lambda r: r[1] - r[0])
     threshold = (low + high) / 2
+    if max_false_rejection is not None and genuine.size * max_false_rejection >= 1:
+        # Only with enough scores for that share to be a clip or more (20 for 5 %): the
+        # lowest of a handful of scores says little about the tail. The highest threshold
+        # that leaves at most that share of genuine scores below it:
+        # the (k+1)-th smallest, k = floor(share * n), less a hair so that clip itself stays
+        # accepted whatever float32 rounding the exported model adds.
+        k = int(np.floor(max_false_rejection * genuine.size))
+        cap = float(np.sort(genuine.astype(np.float64))[k]) - CAP_MARGIN
+        threshold = max(threshold, cap)
     return Calibration(threshold, genuine, impostor)

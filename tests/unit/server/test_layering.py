@@ -105,4 +105,3 @@ def test_the_import_graph_has_no_cycles() -> None:
     for module in sorted(graph):
         if module not in state:
             visit(module, [module])
-

@@ -91,6 +91,8 @@ def test_train_writes_a_servable_model_directory_with_unknown(tmp_path: Path) ->
             "--repository",
             str(repository),
             "--quiet",
+            "--test-fraction",
+            "0",  # six clips a label: all of them train or validate here
         ]
     )
     assert status == 0
@@ -108,6 +110,9 @@ def test_train_writes_a_servable_model_directory_with_unknown(tmp_path: Path) ->
     card = (model_dir / "README.md").read_text()
     for needle in ("Accuracy: **1.0000**", "| macro avg |", "true \\ predicted", "unknown"):
         assert needle in card
+    assert "## Test split\n\nNone (`--test-fraction 0`" in card
+    threshold = float(config["parameters"]["unknown_threshold"]["string_value"])
+    assert f"**{threshold:.4f}**" in card
     assert not [p for p in repository.iterdir() if p.name.startswith(".")], "no staging left"
 
     model = load(model_dir / "1" / "model.pt")
@@ -173,6 +178,26 @@ def test_the_unknown_logit_wins_exactly_below_the_threshold() -> None:
     assert plain(x).shape == (50, 2)
 
 
+def test_a_clip_near_any_enrolled_centroid_is_not_unknown() -> None:
+    """The README's rule: `unknown` only when far from *every* enrolled speaker. A clip the
+    head ranks as label 0 but that sits on label 1's centroid is accepted; one far from
+    both is rejected."""
+
+    class Identity(nn.Module):
+        def forward(self, waveform: Tensor) -> Tensor:
+            return waveform
+
+    class PrefersLabelZero(nn.Module):
+        def forward(self, features: Tensor) -> Tensor:
+            return torch.stack([torch.ones(features.shape[0]), torch.zeros(features.shape[0])], 1)
+
+    model = script(FusedModel(Identity(), PrefersLabelZero(), torch.eye(3)[:2], threshold=0.8))
+    near_one = torch.tensor([[0.0, 1.0, 0.0]])
+    far = torch.tensor([[0.3, 0.3, 0.9]])
+    assert int(model(near_one).argmax(dim=1)) == 0  # accepted (the head's label)
+    assert int(model(far).argmax(dim=1)) == 2  # unknown
+
+
 def test_an_unknown_folder_only_calibrates_the_threshold(tmp_path: Path) -> None:
     repository = tmp_path / "models"
     write_backbone(repository)
@@ -182,5 +207,10 @@ def test_an_unknown_folder_only_calibrates_the_threshold(tmp_path: Path) -> None
     labels = (repository / "m" / "labels.txt").read_text().splitlines()
     assert labels == ["high", "low", "unknown"]
     card = (repository / "m" / "README.md").read_text()
-    assert "the 6 clips of the data's `unknown` folder" in card
+    # One of the six `unknown` clips (round(0.2 * 6)) tests the threshold, five calibrate it.
+    assert "the 5 clips of the data's `unknown` folder" in card
     assert "| unknown |" not in card.split("## Validation")[0], "not a trained label"
+    tested = card.split("## Test split", 1)[1]
+    assert "2 clips held out before training, used for nothing else" in tested
+    assert "folder held out from calibration (1, people nobody enrols)" in tested
+    assert "| high | 4 | 1 | 1 |" in card

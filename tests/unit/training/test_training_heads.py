@@ -64,6 +64,22 @@ def test_calibration_puts_a_separable_threshold_in_the_gap() -> None:
     assert abs(fixed.false_rejection - 1 / 3) < 1e-9 and fixed.false_acceptance == 0.0
 
 
+def test_calibration_can_cap_the_false_rejections() -> None:
+    """Easy impostors leave a wide gap; the cap raises the threshold to the genuine scores'
+    quantile, never lowers it."""
+    genuine = np.linspace(0.7, 0.9, 21).astype(np.float32)
+    impostor = np.asarray([0.2, 0.3], dtype=np.float32)
+    assert calibrate(genuine, impostor).threshold <= 0.5
+    capped = calibrate(genuine, impostor, max_false_rejection=0.05)
+    # 21 scores: one (floor(0.05 * 21)) may fall below; the threshold sits just under the 2nd.
+    assert genuine[0] < capped.threshold < genuine[1]
+    assert capped.false_rejection == 1 / 21
+    few = calibrate(genuine[:19], impostor, max_false_rejection=0.05)
+    assert few.threshold == calibrate(genuine[:19], impostor).threshold  # 5 % of 19 < 1 clip
+    close = np.asarray([0.69, 0.695], dtype=np.float32)
+    assert calibrate(genuine, close, max_false_rejection=0.05).threshold > 0.7
+
+
 def test_calibration_minimises_errors_when_scores_overlap() -> None:
     genuine = np.asarray([0.6, 0.8, 0.9, 0.95], dtype=np.float32)
     impostor = np.asarray([0.3, 0.4, 0.7, 0.65], dtype=np.float32)
@@ -76,6 +92,16 @@ def test_impostor_scores_ignore_the_rows_own_label() -> None:
     x = np.asarray([[1, 0, 0], [0, 1, 0], [0.9, 0.1, 0]], dtype=np.float32)
     y = np.asarray([0, 1, 0], dtype=np.int64)
     cents = centroids(x, y, 2)
-    genuine, impostor = scores(x, y, y, cents)
+    genuine, impostor = scores(x, y, cents)
     assert genuine[1] > 0.99 and impostor[1] < 0.2
     assert np.all(genuine > impostor)
+
+
+def test_genuine_scores_are_the_nearest_centroid() -> None:
+    """The rule is "far from every enrolled label": a row's genuine score is its best cosine
+    over all centroids, whichever label it carries."""
+    x = np.asarray([[1, 0, 0], [0, 1, 0], [0.2, 1, 0]], dtype=np.float32)
+    y = np.asarray([0, 1, 0], dtype=np.int64)  # row 2 is labelled 0 but sits near label 1
+    cents = centroids(x, y, 2)
+    genuine, _ = scores(x, y, cents)
+    np.testing.assert_allclose(genuine, (x / np.linalg.norm(x, axis=1)[:, None] @ cents.T).max(1))
