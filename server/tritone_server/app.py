@@ -46,6 +46,10 @@ from tritone_server.triton_local import LocalTriton
 log = logging.getLogger("tritone_server")
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["AudioClassification"].full_name
+LIVENESS_SERVICE = "liveness"
+"""Health name that is SERVING while the process runs, whatever Triton does: for liveness and
+startup probes, which must not restart a gateway because Triton is down ("" and the service
+name follow Triton, for readiness)."""
 MONITOR_INTERVAL_S = 2.0
 
 
@@ -143,6 +147,7 @@ class Gateway:
             self.health_port = health_server.add_insecure_port(f"{s.host}:{s.health_port}")
             self._servers.append(health_server)
         await self._set_health(False)
+        await self._health.set(LIVENESS_SERVICE, health_pb2.HealthCheckResponse.SERVING)
         for srv in self._servers:
             await srv.start()
         if s.http_port is not None:

@@ -60,6 +60,7 @@ class Settings:
 
 
 _ENV_PREFIX = "TRITONE_"
+_LIMIT_KEYS = ("max_duration_s", "decode_timeout_s")
 _OPTIONAL_PATHS = frozenset(
     {"tls_cert", "tls_key", "tls_client_ca", "token_file", "admin_token_file"}
 )
@@ -87,6 +88,12 @@ def _convert(name: str, raw: str) -> Any:
 
 def _simple_fields() -> list[str]:
     return [f.name for f in dataclasses.fields(Settings) if f.name != "audio_limits"]
+
+
+def environment_names() -> frozenset[str]:
+    """Every ``TRITONE_*`` variable the gateway reads (manifests are checked against it)."""
+    names = {_ENV_PREFIX + name.upper() for name in _simple_fields()}
+    return frozenset(names | {_ENV_PREFIX + key.upper() for key in _LIMIT_KEYS})
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -134,7 +141,7 @@ def load_settings(
         else:
             values[name] = _convert(name, given)
     limit_values: dict[str, float] = {}
-    for key in ("max_duration_s", "decode_timeout_s"):
+    for key in _LIMIT_KEYS:
         raw_limit = getattr(args, key) or env.get(_ENV_PREFIX + key.upper())
         if raw_limit is not None:
             limit_values[key] = float(raw_limit)
