@@ -23,6 +23,7 @@ from typing import Any, TextIO
 import numpy as np
 
 from tritone._client import AsyncClient
+from tritone._config import LOAD_BALANCING_POLICIES, TlsConfig
 from tritone.errors import TritoneError, UsageError
 from tritone.types import (
     AudioChunk,
@@ -104,7 +105,7 @@ def _delegate(command: str, rest: list[str]) -> int:
 
 
 def add_connection_arguments(parser: argparse.ArgumentParser) -> None:
-    """--target, --token and --tls, with their TRITONE_* defaults (shared with evaluate)."""
+    """--target, --token, --tls, --tls-ca and --load-balancing (shared with evaluate)."""
     parser.add_argument(
         "--target",
         default=os.environ.get("TRITONE_TARGET") or DEFAULT_TARGET,
@@ -116,6 +117,27 @@ def add_connection_arguments(parser: argparse.ArgumentParser) -> None:
         help="bearer token (default: $TRITONE_TOKEN)",
     )
     parser.add_argument("--tls", action="store_true", help="connect with TLS (system roots)")
+    parser.add_argument(
+        "--tls-ca",
+        type=Path,
+        metavar="PEM",
+        help="connect with TLS, trusting this CA bundle (implies --tls)",
+    )
+    parser.add_argument(
+        "--load-balancing",
+        choices=LOAD_BALANCING_POLICIES,
+        help="gRPC policy over the addresses --target resolves to (dns:///headless:50051)",
+    )
+
+
+def connection_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The `AsyncClient` keyword arguments that `add_connection_arguments` flags ask for."""
+    tls: TlsConfig | bool | None = None
+    if args.tls_ca is not None:
+        tls = TlsConfig(root_certificates=args.tls_ca.read_bytes())
+    elif args.tls:
+        tls = True
+    return {"token": args.token, "tls": tls, "load_balancing": args.load_balancing}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -157,7 +179,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _client(args: argparse.Namespace) -> AsyncClient:
-    return AsyncClient(args.target, token=args.token, tls=True if args.tls else None)
+    return AsyncClient(args.target, **connection_options(args))
 
 
 def _emit(obj: dict[str, Any], out: TextIO | None = None) -> None:

@@ -41,7 +41,7 @@ import numpy as np
 import numpy.typing as npt
 
 from tritone._client import AsyncClient
-from tritone.cli import add_connection_arguments
+from tritone.cli import add_connection_arguments, connection_options
 from tritone.errors import TritoneError, UsageError
 
 __all__ = [
@@ -415,8 +415,8 @@ def _parser() -> argparse.ArgumentParser:
 
 async def _run(args: argparse.Namespace) -> int:
     clips = list_dataset(args.data)
-    tls = True if args.tls else None
-    async with AsyncClient(args.target, token=args.token, tls=tls, timeout=args.timeout) as c:
+    options = connection_options(args)
+    async with AsyncClient(args.target, timeout=args.timeout, **options) as c:
         info = await c.get_model(args.model)
         progress = None if args.quiet else ProgressBar(len(clips), "evaluate")
         try:

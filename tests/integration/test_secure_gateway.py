@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -358,3 +361,18 @@ async def test_token_file_changes_apply_without_a_restart(pair_of_gateways: Pair
         await asyncio.sleep(0.1)
     assert await classify_code(target, token="new-caller-token") is StatusCode.OK
     assert await classify_code(target, token=USER_TOKEN) is StatusCode.OK
+
+
+def test_cli_connects_with_a_ca_file_and_a_token(secure: Secured) -> None:
+    ca_file = secure.folder / "cli-ca.pem"
+    ca_file.write_bytes(CA.pem)
+    tritone_bin = Path(sys.executable).parent / "tritone"
+    base = [str(tritone_bin), "models", "--target", secure.gateway.target, "--tls-ca", str(ca_file)]
+    env = {k: v for k, v in os.environ.items() if k != "TRITONE_TOKEN"}
+    listed = subprocess.run(
+        [*base, "--token", USER_TOKEN], capture_output=True, text=True, timeout=60, env=env
+    )
+    assert listed.returncode == 0, listed.stderr
+    assert "tones" in listed.stdout
+    refused = subprocess.run(base, capture_output=True, text=True, timeout=60, env=env)
+    assert refused.returncode != 0
