@@ -31,6 +31,7 @@ from tritone._config import (
     TlsConfig,
     channel_credentials,
     channel_options,
+    check_load_balancing,
     resolve_timeout,
     tls_config,
 )
@@ -79,6 +80,13 @@ class AsyncClient:
             (0 disables; gRPC allows at most 4). Streams are never retried.
         options: Extra gRPC channel arguments; they win over the client's own (64 MiB
             message limits, keepalive, retry service config).
+        load_balancing: None (gRPC's default, ``pick_first``: one connection), or
+            ``"round_robin"``: a connection to every address the target resolves to, each
+            call to the next. A Kubernetes Service balances connections, not calls, so
+            spread calls over gateway pods with a headless Service and
+            ``AsyncClient("dns:///tritone-gateway-headless:50051",
+            load_balancing="round_robin")``; a list of addresses works too
+            (``"ipv4:10.0.0.1:50051,10.0.0.2:50051"``).
 
     The channel opens on first use (or ``async with``) in the running event loop, and is
     shared by every call and stream of the client. After `close()` the client refuses
@@ -98,6 +106,7 @@ class AsyncClient:
         timeout: float | None = DEFAULT_TIMEOUT_S,
         retries: int = DEFAULT_RETRIES,
         options: Sequence[tuple[str, Any]] | None = None,
+        load_balancing: str | None = None,
     ) -> None:
         if not isinstance(target, str) or not target:
             raise ValueError(f"target must be a non-empty 'host:port' string, got {target!r}")
@@ -112,7 +121,11 @@ class AsyncClient:
         self._tls = tls_config(tls)
         self._timeout = timeout
         self._options = channel_options(
-            retries=retries, tls=self._tls, user_options=options, user_agent=_USER_AGENT
+            retries=retries,
+            tls=self._tls,
+            user_options=options,
+            user_agent=_USER_AGENT,
+            load_balancing=check_load_balancing(load_balancing),
         )
         self._metadata: tuple[tuple[str, str], ...] | None = None
         if token is not None and self._tls is None:
@@ -491,9 +504,16 @@ class Client:
         timeout: float | None = DEFAULT_TIMEOUT_S,
         retries: int = DEFAULT_RETRIES,
         options: Sequence[tuple[str, Any]] | None = None,
+        load_balancing: str | None = None,
     ) -> None:
         self._async = AsyncClient(
-            target, token=token, tls=tls, timeout=timeout, retries=retries, options=options
+            target,
+            token=token,
+            tls=tls,
+            timeout=timeout,
+            retries=retries,
+            options=options,
+            load_balancing=load_balancing,
         )
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None

@@ -25,6 +25,8 @@ DEFAULT_MAX_MESSAGE_BYTES: Final = 64 * 1024 * 1024
 
 SERVICE: Final = "tritone.v1.AudioClassification"
 UNARY_METHODS: Final = ("Classify", "Embed", "ListModels", "GetModel", "LoadModel")
+LOAD_BALANCING_POLICIES: Final = ("pick_first", "round_robin")
+"""gRPC's built-in policies: one connection at a time, or calls spread over every address."""
 
 
 class UseClientDefault(enum.Enum):
@@ -107,11 +109,25 @@ def channel_credentials(tls: TlsConfig, token: str | None) -> Any:
     return creds
 
 
-def service_config(retries: int) -> str:
-    """The gRPC service config: retry unary calls that fail with UNAVAILABLE.
+def check_load_balancing(load_balancing: str | None) -> str | None:
+    """The policy name, or ValueError for one gRPC does not have built in."""
+    if load_balancing is not None and load_balancing not in LOAD_BALANCING_POLICIES:
+        raise ValueError(
+            f"load_balancing must be one of {list(LOAD_BALANCING_POLICIES)} or None, "
+            f"got {load_balancing!r}"
+        )
+    return load_balancing
+
+
+def service_config(retries: int, load_balancing: str | None = None) -> str:
+    """The gRPC service config: retry unary calls that fail with UNAVAILABLE, and the
+    load-balancing policy if one is asked for.
 
     Only unary calls are retried: a stream that failed mid-way cannot be replayed, so its
     caller decides. gRPC caps attempts at 5 (retries=4); larger values are clamped by it.
+    ``round_robin`` keeps a connection to every address the target resolves to and sends
+    each call (a whole stream counts as one) to the next: with ``dns:///gateway:50051`` and
+    a headless Service, calls spread over every gateway pod.
     """
     names = [{"service": SERVICE, "method": m} for m in UNARY_METHODS]
     method_config: dict[str, Any] = {"name": names}
@@ -123,7 +139,10 @@ def service_config(retries: int) -> str:
             "backoffMultiplier": 2,
             "retryableStatusCodes": ["UNAVAILABLE"],
         }
-    return json.dumps({"methodConfig": [method_config]})
+    config: dict[str, Any] = {"methodConfig": [method_config]}
+    if load_balancing is not None:
+        config["loadBalancingConfig"] = [{load_balancing: {}}]
+    return json.dumps(config)
 
 
 def channel_options(
@@ -132,6 +151,7 @@ def channel_options(
     tls: TlsConfig | None,
     user_options: Sequence[tuple[str, Any]] | None,
     user_agent: str,
+    load_balancing: str | None = None,
 ) -> list[tuple[str, Any]]:
     """Channel arguments: ours first, then the caller's, which win on the same key.
 
@@ -141,7 +161,7 @@ def channel_options(
         "grpc.max_send_message_length": DEFAULT_MAX_MESSAGE_BYTES,
         "grpc.max_receive_message_length": DEFAULT_MAX_MESSAGE_BYTES,
         "grpc.enable_retries": 1 if retries > 0 else 0,
-        "grpc.service_config": service_config(retries),
+        "grpc.service_config": service_config(retries, load_balancing),
         # Ping the server after 60 s without traffic on an open call, so a dead
         # connection under a quiet live stream is noticed; give up 20 s after the ping.
         "grpc.keepalive_time_ms": 60_000,

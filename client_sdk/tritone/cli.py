@@ -21,7 +21,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from tritone._cli_args import add_connection_arguments
+from tritone._cli_args import add_connection_arguments, connection_options
 from tritone._client import AsyncClient
 from tritone.errors import TritoneError, UsageError
 from tritone.types import (
@@ -142,7 +142,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _client(args: argparse.Namespace) -> AsyncClient:
-    return AsyncClient(args.target, token=args.token, tls=True if args.tls else None)
+    return AsyncClient(args.target, **connection_options(args))
 
 
 def _emit(obj: dict[str, Any], out: TextIO | None = None) -> None:

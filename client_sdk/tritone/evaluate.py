@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from tritone._cli_args import add_connection_arguments
+from tritone._cli_args import add_connection_arguments, connection_options
 from tritone._client import AsyncClient
 from tritone._extras import MissingExtraError, require
 from tritone._plots import confusion_png
@@ -138,8 +138,8 @@ def _parser() -> argparse.ArgumentParser:
 
 async def _run(args: argparse.Namespace) -> int:
     clips = list_dataset(args.data)
-    tls = True if args.tls else None
-    async with AsyncClient(args.target, token=args.token, tls=tls, timeout=args.timeout) as c:
+    options = connection_options(args)
+    async with AsyncClient(args.target, timeout=args.timeout, **options) as c:
         info = await c.get_model(args.model)
         with contextlib.ExitStack() as stack:
             bar = None if args.quiet else stack.enter_context(_progress_bar(len(clips)))

@@ -33,13 +33,15 @@ from tritone_server.core.dataplane import DataPlane
 from tritone_server.core.inference import Inference
 from tritone_server.core.models import Catalogue
 from tritone_server.errors import BackendUnavailable, ModelNotFound
-from tritone_server.frontends.http import build_app
+from tritone_server.frontends.auth import Authenticator, AuthInterceptor, http_auth_middleware
+from tritone_server.frontends.http import build_app, build_metrics_app
 from tritone_server.frontends.interceptors import (
     AccessLogInterceptor,
     ErrorInterceptor,
     MetricsInterceptor,
 )
 from tritone_server.frontends.service import AudioClassificationService
+from tritone_server.frontends.tls import ServerTls
 from tritone_server.metrics import Metrics
 from tritone_server.settings import Settings, load_settings
 from tritone_server.triton.client import TritonBackend
@@ -48,6 +50,10 @@ from tritone_server.triton.local import LocalTriton
 log = logging.getLogger("tritone_server")
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["AudioClassification"].full_name
+LIVENESS_SERVICE = "liveness"
+"""Health name that is SERVING while the process runs, whatever Triton does: for liveness and
+startup probes, which must not restart a gateway because Triton is down ("" and the service
+name follow Triton, for readiness)."""
 MONITOR_INTERVAL_S = 2.0
 
 
@@ -62,11 +68,14 @@ class Gateway:
         self.grpc_port = 0
         self.health_port: int | None = None
         self.http_port: int | None = None
+        self.metrics_port: int | None = None
+        self.auth = Authenticator.from_settings(settings)
+        self.tls = ServerTls.from_settings(settings)
         self.triton_urls: tuple[str, ...] = settings.triton_urls
         self._stack = contextlib.AsyncExitStack()
         self._health = health.aio.HealthServicer()
         self._servers: list[grpc.aio.Server] = []
-        self._runner: web.AppRunner | None = None
+        self._runners: list[web.AppRunner] = []
         self._bringup: asyncio.Task[None] | None = None
         self.backend: TritonBackend | None = None
         self.local_triton: LocalTriton | None = None
@@ -95,12 +104,13 @@ class Gateway:
             ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
         ]
         # The first interceptor is the outermost: errors are mapped before they are logged
-        # and counted.
+        # and counted; auth is innermost, so refused calls are logged and counted too.
         server = grpc.aio.server(
             interceptors=[
                 MetricsInterceptor(self.metrics),
                 AccessLogInterceptor(),
                 ErrorInterceptor(),
+                AuthInterceptor(self.auth),
             ],
             options=options,
         )
@@ -127,7 +137,11 @@ class Gateway:
             ),
             server,
         )
-        self.grpc_port = server.add_insecure_port(f"{s.host}:{s.port}")
+        address = f"{s.host}:{s.port}"
+        if self.tls is None:
+            self.grpc_port = server.add_insecure_port(address)
+        else:
+            self.grpc_port = server.add_secure_port(address, self.tls.grpc_credentials())
         if self.grpc_port == 0:
             raise OSError(f"could not listen on {s.host}:{s.port}")
         self._servers.append(server)
@@ -137,24 +151,51 @@ class Gateway:
             self.health_port = health_server.add_insecure_port(f"{s.host}:{s.health_port}")
             self._servers.append(health_server)
         await self._set_health(False)
+        await self._health.set(LIVENESS_SERVICE, health_pb2.HealthCheckResponse.SERVING)
         for srv in self._servers:
             await srv.start()
         if s.http_port is not None:
             http_app = build_app(
-                self.dataplane, self.ready.is_set, max_body_bytes=s.audio_limits.max_encoded_bytes
+                self.dataplane,
+                self.ready.is_set,
+                max_body_bytes=s.audio_limits.max_encoded_bytes,
+                middlewares=[http_auth_middleware(self.auth)] if self.auth.enabled else [],
+                serve_metrics=s.metrics_port is None,
             )
-            self._runner = web.AppRunner(http_app, access_log=None)
-            await self._runner.setup()
-            site = web.TCPSite(self._runner, s.host, s.http_port)
-            await site.start()
-            self.http_port = _bound_port(site)
+            ssl_context = None if self.tls is None else self.tls.ssl_context()
+            self.http_port = await self._serve_http(http_app, s.http_port, ssl_context)
+        if s.metrics_port is not None:
+            self.metrics_port = await self._serve_http(
+                build_metrics_app(self.metrics), s.metrics_port, None
+            )
         log.info(
-            "event=listening grpc_port=%s http_port=%s health_port=%s",
+            "event=listening grpc_port=%s http_port=%s health_port=%s metrics_port=%s "
+            "tls=%s mtls=%s tokens=%s admin_tokens=%s",
             self.grpc_port,
             self.http_port,
             self.health_port,
+            self.metrics_port,
+            self.tls is not None,
+            self.tls is not None and self.tls.require_client_cert,
+            self.auth.users is not None,
+            self.auth.admins is not None,
         )
         self._bringup = asyncio.create_task(self._bring_up(), name="triton-bring-up")
+
+    async def _serve_http(self, app: web.Application, port: int, ssl_context: Any) -> int:
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        self._runners.append(runner)
+        site = web.TCPSite(runner, self.settings.host, port, ssl_context=ssl_context)
+        await site.start()
+        return _bound_port(site)
+
+    def reload(self) -> None:
+        """Re-read certificates and token files now (SIGHUP); open connections stay."""
+        log.info("event=reload")
+        if self.tls is not None:
+            self.tls.refresh(force=True)
+        self.auth.refresh(force=True)
 
     async def _set_health(self, serving: bool) -> None:
         status = (
@@ -227,8 +268,8 @@ class Gateway:
         await asyncio.gather(
             *(srv.stop(self.settings.grace_s) for srv in self._servers), return_exceptions=True
         )
-        if self._runner is not None:
-            await self._runner.cleanup()
+        for runner in self._runners:
+            await runner.cleanup()
         if self.batcher is not None:
             await self.batcher.close()
         if self._bringup is not None:
@@ -312,6 +353,7 @@ async def serve(settings: Settings) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     async with Gateway(settings) as gateway:
+        loop.add_signal_handler(signal.SIGHUP, gateway.reload)
         waiter = asyncio.create_task(stop.wait())
         ready = asyncio.create_task(gateway.wait_ready())
         done, _ = await asyncio.wait({waiter, ready}, return_when=asyncio.FIRST_COMPLETED)

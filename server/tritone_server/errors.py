@@ -6,7 +6,9 @@ GatewayError                str() is the sentence sent to the caller
 │   └── AudioLimitError     the audio exceeds a configured limit; `limit` names which
 ├── ModelNotFound           no model of that name
 ├── BackendUnavailable      Triton unreachable or the model not ready there
-└── BackendFailed           Triton answered with an error
+├── BackendFailed           Triton answered with an error
+├── Unauthenticated         no bearer token, or one that is not valid
+└── PermissionDenied        a valid token that may not make this call
 
 `frontends.status` maps each to a gRPC status code and an HTTP status, in one table.
 """
@@ -21,6 +23,8 @@ __all__ = [
     "GatewayError",
     "InvalidRequest",
     "ModelNotFound",
+    "PermissionDenied",
+    "Unauthenticated",
 ]
 
 
@@ -65,3 +69,11 @@ class BackendUnavailable(GatewayError):
 
 class BackendFailed(GatewayError):
     """Triton answered a request with an error."""
+
+
+class Unauthenticated(GatewayError):
+    """No bearer token, or one that is not valid."""
+
+
+class PermissionDenied(GatewayError):
+    """A valid token that may not make this call (LoadModel without an admin token)."""

@@ -24,7 +24,21 @@ class Settings:
     http_port: int | None = 8080
     """Port of the HTTP side (HF-compatible route, /metrics, /healthz); None disables it."""
     health_port: int | None = None
-    """Serve grpc.health.v1 also on its own port, so probes survive a saturated main port."""
+    """Serve grpc.health.v1 also on its own plaintext port, so probes (which have no client
+    certificate and no token) survive mTLS, tokens and a saturated main port."""
+    metrics_port: int | None = None
+    """Serve /metrics on its own plaintext HTTP port (and no longer on http_port), so it is
+    not exposed with the API."""
+    tls_cert: Path | None = None
+    """PEM certificate chain: TLS on the gRPC and HTTP ports (with tls_key)."""
+    tls_key: Path | None = None
+    """PEM private key of tls_cert."""
+    tls_client_ca: Path | None = None
+    """PEM CA bundle: callers must present a client certificate it signed (mTLS)."""
+    token_file: Path | None = None
+    """Bearer tokens, one a line: every RPC and HTTP route but health needs one of them."""
+    admin_token_file: Path | None = None
+    """Bearer tokens, one a line, that LoadModel needs (a token_file token is refused)."""
     triton_urls: tuple[str, ...] = ()
     """Existing Triton gRPC endpoints. Empty means: start a local Triton on model_repository."""
     model_repository: Path = REPO_ROOT / "model_repository"
@@ -46,6 +60,10 @@ class Settings:
 
 
 _ENV_PREFIX = "TRITONE_"
+_LIMIT_KEYS = ("max_duration_s", "decode_timeout_s")
+_OPTIONAL_PATHS = frozenset(
+    {"tls_cert", "tls_key", "tls_client_ca", "token_file", "admin_token_file"}
+)
 
 
 def _convert(name: str, raw: str) -> Any:
@@ -57,7 +75,9 @@ def _convert(name: str, raw: str) -> Any:
         return raw.strip().lower() in {"1", "true", "yes", "on"}
     if isinstance(current, Path):
         return Path(raw)
-    if name in {"http_port", "health_port"}:
+    if name in _OPTIONAL_PATHS:
+        return Path(raw) if raw.strip() else None
+    if name in {"http_port", "health_port", "metrics_port"}:
         return None if raw.strip().lower() in {"", "none", "off", "0"} else int(raw)
     if isinstance(current, int):
         return int(raw)
@@ -68,6 +88,12 @@ def _convert(name: str, raw: str) -> Any:
 
 def _simple_fields() -> list[str]:
     return [f.name for f in dataclasses.fields(Settings) if f.name != "audio_limits"]
+
+
+def environment_names() -> frozenset[str]:
+    """Every ``TRITONE_*`` variable the gateway reads (manifests are checked against it)."""
+    names = {_ENV_PREFIX + name.upper() for name in _simple_fields()}
+    return frozenset(names | {_ENV_PREFIX + key.upper() for key in _LIMIT_KEYS})
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -115,9 +141,22 @@ def load_settings(
         else:
             values[name] = _convert(name, given)
     limit_values: dict[str, float] = {}
-    for key in ("max_duration_s", "decode_timeout_s"):
+    for key in _LIMIT_KEYS:
         raw_limit = getattr(args, key) or env.get(_ENV_PREFIX + key.upper())
         if raw_limit is not None:
             limit_values[key] = float(raw_limit)
     values["audio_limits"] = AudioLimits(**limit_values)  # type: ignore[arg-type]
-    return Settings(**values)
+    settings = Settings(**values)
+    problem = transport_problem(settings)
+    if problem is not None:
+        build_parser().error(problem)
+    return settings
+
+
+def transport_problem(settings: Settings) -> str | None:
+    """A sentence saying why the TLS settings cannot work together, or None."""
+    if (settings.tls_cert is None) != (settings.tls_key is None):
+        return "--tls-cert and --tls-key go together: give both or neither"
+    if settings.tls_client_ca is not None and settings.tls_cert is None:
+        return "--tls-client-ca (mTLS) needs --tls-cert and --tls-key"
+    return None

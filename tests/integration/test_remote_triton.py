@@ -15,10 +15,10 @@ from tritone.errors import StatusCode
 from tritone_server.triton.local import LocalTriton
 
 
-async def health(target: str) -> int:
+async def health(target: str, service: str = "") -> int:
     async with grpc.aio.insecure_channel(target) as channel:
         reply = await health_pb2_grpc.HealthStub(channel).Check(
-            health_pb2.HealthCheckRequest(service=""), timeout=5
+            health_pb2.HealthCheckRequest(service=service), timeout=5
         )
         return int(reply.status)
 
@@ -38,6 +38,10 @@ async def test_gateway_serves_an_existing_triton_and_reports_losing_it() -> None
                 while await health(gateway.target) == health_pb2.HealthCheckResponse.SERVING:
                     assert time.monotonic() < deadline, "health still SERVING without Triton"
                     await asyncio.sleep(0.5)
+                # Liveness (and startup) probes ask "liveness": Triton being down must not
+                # get the gateway restarted.
+                serving = health_pb2.HealthCheckResponse.SERVING
+                assert await health(gateway.target, "liveness") == serving
                 try:
                     await client.classify(audio, sample_rate=16000, model="tones", timeout=20)
                 except tritone.UnavailableError as exc:

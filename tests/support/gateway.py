@@ -63,8 +63,12 @@ class GatewayStartError(RuntimeError):
 
 
 @contextlib.contextmanager
-def start_gateway(*extra_args: str) -> Iterator[RunningGateway]:
-    """Run ``python -m tritone_server`` on free loopback ports until it is SERVING."""
+def start_gateway(*extra_args: str, health_port: int | None = None) -> Iterator[RunningGateway]:
+    """Run ``python -m tritone_server`` on free loopback ports until it is SERVING.
+
+    With ``health_port`` the gateway also serves plaintext health there, and readiness is
+    polled on it (the main port may need TLS, client certificates or tokens).
+    """
     grpc_port, http_port = free_port(), free_port()
     env = dict(os.environ)
     env.pop("TRITONE_TRITON_URLS", None)
@@ -84,15 +88,18 @@ def start_gateway(*extra_args: str) -> Iterator[RunningGateway]:
         "2",
         *extra_args,
     ]
+    if health_port is not None:
+        cmd += ["--health-port", str(health_port)]
     process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
     tail: collections.deque[str] = collections.deque(maxlen=400)
     pump = threading.Thread(target=_pump, args=(process.stdout, tail), daemon=True)
     pump.start()
     target = f"127.0.0.1:{grpc_port}"
     running = RunningGateway(target, grpc_port, http_port, process, tail)
+    probe = target if health_port is None else f"127.0.0.1:{health_port}"
     deadline = time.monotonic() + STARTUP_TIMEOUT_S
     try:
-        while not _serving(target):
+        while not _serving(probe):
             if process.poll() is not None:
                 raise GatewayStartError(
                     f"the gateway exited with {process.returncode}:\n{running.log()}"

@@ -6,7 +6,7 @@ dialect, so ``requests.post(url, data=audio_bytes)`` and huggingface_hub's
 raw audio file, or JSON ``{"inputs": <base64 audio>, "parameters": {...}}``; the answer is
 a JSON list of ``{"label", "score"}``, best first. It goes through the same DataPlane as
 gRPC Classify. Also: ``GET /models``, ``/healthz`` (alive), ``/readyz`` (Triton ready),
-``/metrics`` (Prometheus).
+``/metrics`` (Prometheus; on its own port with ``--metrics-port``).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import base64
 import binascii
 import json
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from aiohttp import web
@@ -163,11 +163,19 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 def build_app(
-    dataplane: DataPlane, ready: ReadyCheck, *, max_body_bytes: int = 64 * 1024 * 1024
+    dataplane: DataPlane,
+    ready: ReadyCheck,
+    *,
+    max_body_bytes: int = 64 * 1024 * 1024,
+    middlewares: Sequence[Any] = (),
+    serve_metrics: bool = True,
 ) -> web.Application:
+    """The API app; ``middlewares`` run inside the error mapping (auth raises domain errors),
+    and ``serve_metrics=False`` leaves /metrics to `build_metrics_app` on its own port."""
     # base64 in JSON is 4/3 of the audio, plus the envelope.
     app = web.Application(
-        middlewares=[errors_and_metrics], client_max_size=max_body_bytes * 4 // 3 + 4096
+        middlewares=[errors_and_metrics, *middlewares],
+        client_max_size=max_body_bytes * 4 // 3 + 4096,
     )
     app[DATAPLANE_KEY] = dataplane
     app[METRICS_KEY] = dataplane.metrics
@@ -176,5 +184,14 @@ def build_app(
     app.router.add_get("/models", list_models)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    if serve_metrics:
+        app.router.add_get("/metrics", metrics)
+    return app
+
+
+def build_metrics_app(registry: Metrics) -> web.Application:
+    """Only /metrics, for the plaintext port that the cluster's monitoring scrapes."""
+    app = web.Application()
+    app[METRICS_KEY] = registry
     app.router.add_get("/metrics", metrics)
     return app

@@ -14,9 +14,11 @@ from tritone_server.errors import (
     GatewayError,
     InvalidRequest,
     ModelNotFound,
+    PermissionDenied,
+    Unauthenticated,
 )
 
-__all__ = ["http_status", "status_for"]
+__all__ = ["grpc_code", "http_status", "status_for"]
 
 # Most specific first: the first class an error is an instance of decides.
 _TABLE: Final[tuple[tuple[type[GatewayError], grpc.StatusCode], ...]] = (
@@ -26,6 +28,8 @@ _TABLE: Final[tuple[tuple[type[GatewayError], grpc.StatusCode], ...]] = (
     (ModelNotFound, grpc.StatusCode.NOT_FOUND),
     (BackendUnavailable, grpc.StatusCode.UNAVAILABLE),
     (BackendFailed, grpc.StatusCode.INTERNAL),
+    (Unauthenticated, grpc.StatusCode.UNAUTHENTICATED),
+    (PermissionDenied, grpc.StatusCode.PERMISSION_DENIED),
     (GatewayError, grpc.StatusCode.INTERNAL),
 )
 
@@ -54,6 +58,13 @@ def status_for(exc: BaseException) -> tuple[grpc.StatusCode, str] | None:
         if isinstance(exc, cls):
             return code, str(exc)
     raise AssertionError("unreachable: GatewayError is in the table")  # pragma: no cover
+
+
+def grpc_code(exc: GatewayError) -> grpc.StatusCode:
+    """The gRPC status code of a domain error."""
+    known = status_for(exc)
+    assert known is not None
+    return known[0]
 
 
 def http_status(code: grpc.StatusCode) -> int:

@@ -36,3 +36,37 @@ def test_repeated_triton_url_flags() -> None:
 def test_a_bad_value_is_refused() -> None:
     with pytest.raises(ValueError):
         load_settings([], {"TRITONE_PORT": "many"})
+
+
+def test_transport_settings_and_their_environment_twins() -> None:
+    env = {
+        "TRITONE_TLS_CERT": "/tls/tls.crt",
+        "TRITONE_TLS_KEY": "/tls/tls.key",
+        "TRITONE_TLS_CLIENT_CA": "/tls/ca.crt",
+        "TRITONE_TOKEN_FILE": "/tokens/tokens",
+        "TRITONE_ADMIN_TOKEN_FILE": "/tokens/admin",
+        "TRITONE_METRICS_PORT": "9090",
+        "TRITONE_HEALTH_PORT": "8081",
+    }
+    settings = load_settings(["--metrics-port", "9191"], env)
+    assert settings.tls_cert == Path("/tls/tls.crt")
+    assert settings.tls_key == Path("/tls/tls.key")
+    assert settings.tls_client_ca == Path("/tls/ca.crt")
+    assert settings.token_file == Path("/tokens/tokens")
+    assert settings.admin_token_file == Path("/tokens/admin")
+    assert settings.metrics_port == 9191
+    assert settings.health_port == 8081
+    assert load_settings([], {"TRITONE_TOKEN_FILE": ""}).token_file is None
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--tls-cert", "/c.crt"],
+        ["--tls-key", "/c.key"],
+        ["--tls-client-ca", "/ca.crt"],
+    ],
+)
+def test_incomplete_tls_settings_are_refused(argv: list[str]) -> None:
+    with pytest.raises(SystemExit):
+        load_settings(argv, {})

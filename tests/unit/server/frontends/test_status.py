@@ -18,6 +18,8 @@ from tritone_server.errors import (
     GatewayError,
     InvalidRequest,
     ModelNotFound,
+    PermissionDenied,
+    Unauthenticated,
 )
 from tritone_server.frontends.status import http_status, status_for
 
@@ -30,6 +32,8 @@ EXPECTED: list[tuple[GatewayError, grpc.StatusCode, int]] = [
     (ModelNotFound("model 'x' is not served here"), Code.NOT_FOUND, 404),
     (BackendUnavailable("Triton is not connected"), Code.UNAVAILABLE, 503),
     (BackendFailed("Triton refused"), Code.INTERNAL, 500),
+    (Unauthenticated("the bearer token is not valid"), Code.UNAUTHENTICATED, 401),
+    (PermissionDenied("LoadModel needs an admin token"), Code.PERMISSION_DENIED, 403),
     (GatewayError("something the gateway knows"), Code.INTERNAL, 500),
 ]
 

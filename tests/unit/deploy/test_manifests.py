@@ -1,0 +1,281 @@
+"""deploy/k8s rendered offline and held against the code.
+
+Each overlay is rendered with ``kubectl kustomize`` and validated against the Kubernetes
+schemas (kubernetes-validate, strict); then the rendered YAML is read as the cluster would
+run it and compared with what the gateway actually accepts and serves.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+
+from support.k8s import OVERLAYS, REPO, Manifest, containers, find, render, workloads
+from tritone_server.app import LIVENESS_SERVICE
+from tritone_server.settings import Settings, environment_names, load_settings
+
+# The oldest release the manifests promise to work on (native gRPC probes: 1.27) and the
+# newest whose schemas kubernetes-validate ships.
+KUBERNETES_VERSIONS = ("1.30.0", kubernetes_validate.latest_version())
+GATEWAY, TRITON = "tritone-gateway", "tritone-triton"
+
+
+def pod_spec(doc: Manifest) -> dict[str, Any]:
+    spec: dict[str, Any] = doc["spec"]["template"]["spec"]
+    return spec
+
+
+def container(doc: Manifest, name: str) -> dict[str, Any]:
+    (found,) = [c for c in containers(pod_spec(doc)) if c["name"] == name]
+    return found
+
+
+def gateway_environment(manifests: list[Manifest]) -> dict[str, str]:
+    """The gateway container's environment: its ConfigMaps, then its own env entries."""
+    gateway = container(find(manifests, "Deployment", GATEWAY), "gateway")
+    env: dict[str, str] = {}
+    for source in gateway.get("envFrom", []):
+        config_map = find(manifests, "ConfigMap", source["configMapRef"]["name"])
+        env.update(config_map["data"])
+    for entry in gateway.get("env", []):
+        env[entry["name"]] = entry.get("value", "")
+    return env
+
+
+def gateway_settings(manifests: list[Manifest]) -> Settings:
+    return load_settings([], gateway_environment(manifests))
+
+
+def container_port(spec: dict[str, Any], port: int | str) -> int:
+    """A container port by number or by name, as Services and probes refer to it."""
+    for entry in spec.get("ports", []):
+        if port in (entry["containerPort"], entry.get("name")):
+            return int(entry["containerPort"])
+    raise LookupError(f"container {spec['name']} has no port {port!r}")
+
+
+@pytest.fixture(scope="module", params=OVERLAYS)
+def manifests(request: pytest.FixtureRequest) -> list[Manifest]:
+    return render(request.param)
+
+
+@pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
+def test_every_document_is_valid_kubernetes(manifests: list[Manifest], version: str) -> None:
+    assert manifests, "the overlay rendered nothing"
+    for doc in manifests:
+        try:
+            kubernetes_validate.validate(doc, version, strict=True)
+        except kubernetes_validate.ValidationError as exc:
+            name = f"{doc['kind']}/{doc['metadata']['name']}"
+            raise AssertionError(f"{name} is not valid Kubernetes {version}: {exc}") from exc
+
+
+def test_overlays_hold_every_part(manifests: list[Manifest]) -> None:
+    kinds = {(doc["kind"], doc["metadata"]["name"]) for doc in manifests}
+    for part in [
+        ("Deployment", GATEWAY),
+        ("Deployment", TRITON),
+        ("Service", GATEWAY),
+        ("Service", "tritone-gateway-headless"),
+        ("Service", TRITON),
+        ("HorizontalPodAutoscaler", GATEWAY),
+        ("HorizontalPodAutoscaler", TRITON),
+        ("PodDisruptionBudget", GATEWAY),
+        ("PodDisruptionBudget", TRITON),
+        ("NetworkPolicy", GATEWAY),
+        ("NetworkPolicy", TRITON),
+    ]:
+        assert part in kinds
+
+
+def test_every_tritone_variable_is_a_real_setting(manifests: list[Manifest]) -> None:
+    env = gateway_environment(manifests)
+    known = environment_names()
+    unknown = sorted(k for k in env if k.startswith("TRITONE_") and k not in known)
+    assert unknown == [], f"the gateway reads no such settings: {unknown}"
+    settings = gateway_settings(manifests)  # parses every value, as the gateway will
+    assert settings.triton_urls, "the gateway must be pointed at the Triton Service"
+
+
+def test_gateway_ports_and_probes_are_what_it_serves(manifests: list[Manifest]) -> None:
+    settings = gateway_settings(manifests)
+    gateway = container(find(manifests, "Deployment", GATEWAY), "gateway")
+    assert settings.host == "0.0.0.0"
+    served = {
+        "grpc": settings.port,
+        "http": settings.http_port,
+        "health": settings.health_port,
+        "metrics": settings.metrics_port,
+    }
+    assert {p["name"]: p["containerPort"] for p in gateway["ports"]} == served
+    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+        grpc_probe = gateway[probe]["grpc"]
+        assert grpc_probe["port"] == settings.health_port, f"{probe} must ask the health port"
+    # Readiness follows Triton (""); liveness and startup must not restart a gateway for it.
+    assert gateway["readinessProbe"]["grpc"].get("service", "") == ""
+    assert gateway["livenessProbe"]["grpc"]["service"] == LIVENESS_SERVICE
+    assert gateway["startupProbe"]["grpc"]["service"] == LIVENESS_SERVICE
+
+
+def test_termination_grace_outlasts_the_gateways_drain(manifests: list[Manifest]) -> None:
+    settings = gateway_settings(manifests)
+    deployment = find(manifests, "Deployment", GATEWAY)
+    gateway = container(deployment, "gateway")
+    pre_stop = gateway["lifecycle"]["preStop"]["exec"]["command"]
+    assert pre_stop[0] == "sleep"
+    drain = float(pre_stop[1]) + settings.grace_s
+    assert pod_spec(deployment)["terminationGracePeriodSeconds"] > drain + 5
+
+
+def test_services_point_at_ports_the_pods_serve(manifests: list[Manifest]) -> None:
+    settings = gateway_settings(manifests)
+    gateway = container(find(manifests, "Deployment", GATEWAY), "gateway")
+    api = {settings.port, settings.http_port}
+    for name in (GATEWAY, "tritone-gateway-headless"):
+        service = find(manifests, "Service", name)
+        for port in service["spec"]["ports"]:
+            assert container_port(gateway, port["targetPort"]) in api
+    assert find(manifests, "Service", "tritone-gateway-headless")["spec"]["clusterIP"] == "None"
+    headless_ports = find(manifests, "Service", "tritone-gateway-headless")["spec"]["ports"]
+    assert [p["port"] for p in headless_ports] == [settings.port]
+
+    # The gateway's Triton URL is the Triton Service's gRPC port, which is Triton's.
+    (url,) = settings.triton_urls
+    host, port = url.rsplit(":", 1)
+    triton_service = find(manifests, "Service", host.split(".")[0])
+    triton = container(find(manifests, "Deployment", TRITON), "triton")
+    (grpc_port,) = [p for p in triton_service["spec"]["ports"] if p["port"] == int(port)]
+    target = container_port(triton, grpc_port["targetPort"])
+    assert f"--grpc-port={target}" in triton["args"]
+
+
+def test_images_are_pinned(manifests: list[Manifest]) -> None:
+    for doc in workloads(manifests):
+        for spec in containers(pod_spec(doc)):
+            image = spec["image"]
+            assert "@sha256:" in image or re.search(r":[\w][\w.-]*$", image), image
+            assert not image.endswith(":latest"), image
+    triton = container(find(manifests, "Deployment", TRITON), "triton")
+    assert re.fullmatch(r"nvcr\.io/nvidia/tritonserver:\d\d\.\d\d-py3", triton["image"])
+
+
+def test_triton_allows_what_the_gateway_uses(manifests: list[Manifest]) -> None:
+    triton = container(find(manifests, "Deployment", TRITON), "triton")
+    args = triton["args"]
+    assert "--model-control-mode=explicit" in args, "LoadModel needs explicit model control"
+    assert "--load-model=*" in args, "every model must be loaded at start"
+    (repository,) = [a.split("=", 1)[1] for a in args if a.startswith("--model-repository=")]
+    mounts = {m["mountPath"]: m["name"] for m in triton["volumeMounts"]}
+    init = container(find(manifests, "Deployment", TRITON), "model-repository")
+    assert {m["mountPath"]: m["name"] for m in init["volumeMounts"]}[repository] == (
+        mounts[repository]
+    ), "the init container must fill the folder Triton serves"
+
+
+def test_every_container_is_limited_and_unprivileged(manifests: list[Manifest]) -> None:
+    for doc in workloads(manifests):
+        spec = pod_spec(doc)
+        assert spec["securityContext"]["runAsNonRoot"] is True
+        assert spec.get("automountServiceAccountToken") is False
+        for c in containers(spec):
+            where = f"{doc['metadata']['name']}/{c['name']}"
+            limits = c["resources"]["limits"]
+            assert {"cpu", "memory"} <= set(limits), f"{where} needs cpu and memory limits"
+            assert set(c["resources"]["requests"]) >= {"cpu", "memory"}, where
+            context = c["securityContext"]
+            assert context["runAsNonRoot"] is True, where
+            assert context["allowPrivilegeEscalation"] is False, where
+            assert context["readOnlyRootFilesystem"] is True, where
+            assert context["capabilities"]["drop"] == ["ALL"], where
+
+
+def test_setting_files_live_in_mounted_secrets(manifests: list[Manifest]) -> None:
+    settings = gateway_settings(manifests)
+    deployment = find(manifests, "Deployment", GATEWAY)
+    gateway = container(deployment, "gateway")
+    volumes = {v["name"]: v for v in pod_spec(deployment)["volumes"]}
+    for path in (settings.tls_cert, settings.tls_key, settings.token_file):
+        assert path is not None, "the base serves TLS with caller tokens"
+    for path in (
+        settings.tls_cert,
+        settings.tls_key,
+        settings.token_file,
+        settings.admin_token_file,
+    ):
+        assert path is not None
+        (mount,) = [m for m in gateway["volumeMounts"] if path.parent == Path(m["mountPath"])]
+        assert "secret" in volumes[mount["name"]], f"{path} must come from a Secret"
+
+
+def test_replicas_autoscaling_and_budgets_match(manifests: list[Manifest]) -> None:
+    deployments = {d["metadata"]["name"]: d for d in manifests if d["kind"] == "Deployment"}
+    assert deployments[GATEWAY]["spec"]["replicas"] >= 2
+    for hpa in (d for d in manifests if d["kind"] == "HorizontalPodAutoscaler"):
+        target = hpa["spec"]["scaleTargetRef"]
+        assert target["kind"] == "Deployment" and target["name"] in deployments
+    assert find(manifests, "HorizontalPodAutoscaler", GATEWAY)["spec"]["minReplicas"] >= 2
+    for kind in ("PodDisruptionBudget", "NetworkPolicy"):
+        for doc in (d for d in manifests if d["kind"] == kind):
+            selector = doc["spec"].get("selector", doc["spec"].get("podSelector"))
+            labels = deployments[doc["metadata"]["name"]]["spec"]["template"]["metadata"]
+            assert selector["matchLabels"].items() <= labels["labels"].items()
+
+
+def test_network_policies(manifests: list[Manifest]) -> None:
+    gateway_labels = find(manifests, "Deployment", GATEWAY)["spec"]["template"]["metadata"][
+        "labels"
+    ]
+    triton_rules = find(manifests, "NetworkPolicy", TRITON)["spec"]["ingress"]
+    for rule in triton_rules:
+        assert rule["from"], "every rule into Triton names who may come"
+        ports = {p["port"] for p in rule["ports"]}
+        if "grpc" in ports:
+            (source,) = rule["from"]
+            assert source["podSelector"]["matchLabels"].items() <= gateway_labels.items()
+    gateway_rules = find(manifests, "NetworkPolicy", GATEWAY)["spec"]["ingress"]
+    for rule in gateway_rules:
+        ports = {p["port"] for p in rule["ports"]}
+        if ports & {"health", "metrics"}:
+            (source,) = rule["from"]
+            assert source["namespaceSelector"]["matchLabels"] == {
+                "kubernetes.io/metadata.name": "monitoring"
+            }
+
+
+def test_gpu_overlay_gives_triton_a_gpu_and_keeps_the_configs() -> None:
+    manifests = render("overlays/gpu")
+    triton = container(find(manifests, "Deployment", TRITON), "triton")
+    assert triton["resources"]["limits"]["nvidia.com/gpu"] == 1
+    init = container(find(manifests, "Deployment", TRITON), "model-repository")
+    assert "KIND_CPU" not in " ".join(init["command"])
+    configs = list((REPO / "model_repository").glob("*/config.pbtxt"))
+    assert configs and all("KIND_GPU" in c.read_text() for c in configs)
+
+
+def test_cpu_overlay_init_container_turns_gpu_groups_into_cpu_ones(tmp_path: Path) -> None:
+    """Run the cpu overlay's init command (with this machine's sh) on a copy of the repo."""
+    manifests = render("overlays/cpu")
+    triton = find(manifests, "Deployment", TRITON)
+    assert "nvidia.com/gpu" not in str(triton)
+    init = container(triton, "model-repository")
+    shell, flag, script = init["command"]
+    assert (shell, flag) == ("/bin/sh", "-c")
+    models, repository = tmp_path / "models", tmp_path / "repository"
+    shutil.copytree(REPO / "model_repository", models)
+    repository.mkdir()
+    script = script.replace("/models/", f"{models}/").replace("/repository/", f"{repository}/")
+    subprocess.run([shell, flag, script], check=True, timeout=60)
+    copied = sorted(p.relative_to(repository) for p in repository.rglob("*") if p.is_file())
+    originals = sorted(p.relative_to(models) for p in models.rglob("*") if p.is_file())
+    assert copied == originals
+    for config in repository.glob("*/config.pbtxt"):
+        text = config.read_text()
+        assert "KIND_GPU" not in text and "KIND_CPU" in text
+        original = (models / config.relative_to(repository)).read_text()
+        assert text == original.replace("KIND_GPU", "KIND_CPU")
