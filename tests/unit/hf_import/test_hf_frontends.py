@@ -227,12 +227,9 @@ def _numpy_path(audio: FloatArray, max_length: int) -> FloatArray:
         feature_extraction_audio_spectrogram_transformer as ast_module,
     )
 
-    patched = ast_module.is_speech_available
-    ast_module.is_speech_available = lambda: False  # type: ignore[assignment]
-    try:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(ast_module, "is_speech_available", lambda: False)
         features = _ast(max_length)(audio, sampling_rate=16_000, return_tensors="np")
-    finally:
-        ast_module.is_speech_available = patched  # type: ignore[assignment]
     result: FloatArray = features["input_values"]
     return result
 
