@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 # Debian packages: real human speech and the synthesizers the model tests use; the
 # speech-commands recipe also speaks with Festival's voices.
-SYSTEM_PACKAGES := pocketsphinx-testdata espeak-ng flite
+SYSTEM_PACKAGES := pocketsphinx-testdata espeak-ng flite fillets-ng-data fillets-ng-data-cs fillets-ng-data-nl
 MODEL_PACKAGES := festival festvox-kallpc16k festvox-us-slt-hts
 PROTO_OUT := client_sdk/tritone/_proto/audio_classification_pb2.py
 PROTOS := $(wildcard protos/tritone/v1/*.proto)

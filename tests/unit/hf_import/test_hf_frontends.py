@@ -219,13 +219,9 @@ def _numpy_path(audio: FloatArray, max_length: int) -> FloatArray:
         feature_extraction_audio_spectrogram_transformer as ast_module,
     )
 
-    switch = "is_speech_available"  # not in the module's __all__, so by name
-    patched = getattr(ast_module, switch)
-    setattr(ast_module, switch, lambda: False)
-    try:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(ast_module, "is_speech_available", lambda: False)
         features = _ast(max_length)(audio, sampling_rate=16_000, return_tensors="np")
-    finally:
-        setattr(ast_module, switch, patched)
     result: FloatArray = features["input_values"]
     return result
 
