@@ -45,6 +45,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--concurrency", type=int, default=4, help="inputs in flight at once")
     p.add_argument("--deadline-s", type=float, default=30.0, help="per input; past it is a hang")
     p.add_argument("--huge-chunk-mb", type=float, default=16.0, help="size of the huge chunk")
+    p.add_argument("--huge-chunk-share", type=float, default=0.006, help="share of chunk sequences")
     p.add_argument("--only", type=int, nargs="*", help="send only these case indices")
     p.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "fuzz_gateway.json")
     p.add_argument("--no-results", action="store_true", help="do not append to results.md")
@@ -67,7 +68,9 @@ def finding_json(r: Result) -> dict[str, Any]:
 
 async def fuzz(args: argparse.Namespace, gateway: Gateway) -> dict[str, Any]:
     seeds, unwritable = make_seeds()
-    cfg = FuzzConfig(huge_chunk_bytes=int(args.huge_chunk_mb * MB))
+    cfg = FuzzConfig(
+        huge_chunk_bytes=int(args.huge_chunk_mb * MB), huge_chunk_share=args.huge_chunk_share
+    )
     indices = args.only if args.only else range(args.inputs)
     cases = (make_case(args.seed, i, seeds, cfg) for i in indices)
     tally = Tally()
@@ -85,7 +88,7 @@ async def fuzz(args: argparse.Namespace, gateway: Gateway) -> dict[str, Any]:
             print(f"{tally.done} inputs, {rate:.1f}/s, {tally.by_status()}", flush=True)
 
     async with (
-        RssSampler(gateway.pid, interval_s=1.0) as sampler,
+        RssSampler(gateway.pid, interval_s=0.5) as sampler,
         Runner(gateway, deadline_s=args.deadline_s) as runner,
     ):
         await runner.run_all(cases, concurrency=args.concurrency, on_result=progress)

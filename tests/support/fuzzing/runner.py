@@ -136,6 +136,14 @@ class Runner:
             grpc.aio.insecure_channel(self.gateway.target, options=_CHANNEL_OPTIONS)
         )
         self.stub = pb_grpc.AudioClassificationStub(channel)  # type: ignore[no-untyped-call]
+        # Streams go through the blocking client, in threads: grpc.aio's client reports
+        # INTERNAL "Internal error from Core" instead of the server's status when the server
+        # ends a stream while the client is still writing (grpc/grpc#36066), which would
+        # make every correctly refused stream look like a gateway failure.
+        sync_channel = self._stack.enter_context(
+            grpc.insecure_channel(self.gateway.target, options=_CHANNEL_OPTIONS)
+        )
+        self.sync_stub = pb_grpc.AudioClassificationStub(sync_channel)  # type: ignore[no-untyped-call]
         self.http = await self._stack.enter_async_context(aiohttp.ClientSession())
         return self
 
@@ -147,16 +155,22 @@ class Runner:
         try:
             if case.route == "grpc_stream":
                 assert isinstance(p, tuple)
-                call = self.stub.StreamClassify(iter(p), timeout=self.deadline_s)
-                async for _ in call:
-                    pass
-            elif case.route == "grpc_embed":
+                return await asyncio.to_thread(self._stream, p)
+            if case.route == "grpc_embed":
                 assert isinstance(p, pb.EmbedRequest)
                 await self.stub.Embed(p, timeout=self.deadline_s)
             else:
                 assert isinstance(p, pb.ClassifyRequest)
                 await self.stub.Classify(p, timeout=self.deadline_s)
         except grpc.aio.AioRpcError as exc:
+            return exc.code().name, exc.details() or ""
+        return "OK", ""
+
+    def _stream(self, messages: tuple[pb.StreamClassifyRequest, ...]) -> tuple[str, str]:
+        try:
+            for _ in self.sync_stub.StreamClassify(iter(messages), timeout=self.deadline_s):
+                pass
+        except grpc.RpcError as exc:
             return exc.code().name, exc.details() or ""
         return "OK", ""
 
