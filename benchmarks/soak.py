@@ -41,7 +41,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--control-minutes", type=float, help="length of the control (default: same)")
     p.add_argument("--concurrency", type=int, default=4, help="callers at once")
     p.add_argument("--threshold-mb", type=float, default=32.0, help="allowed second-half growth")
-    p.add_argument("--leak-kib", type=int, default=64, help="the control's leak per request")
+    p.add_argument("--leak-kib", type=int, default=256, help="the control's leak per request")
     p.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "soak.json")
     p.add_argument("--no-results", action="store_true", help="do not append to results.md")
     return p.parse_args(argv)

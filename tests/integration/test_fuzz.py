@@ -16,7 +16,12 @@ from support.gateway import RunningGateway
 
 SEED = 13
 PER_KIND = 50
-SHORT = FuzzConfig(huge_chunk_bytes=32 * 1024, huge_chunk_share=0.05, tiny_chunks=600)
+SHORT = FuzzConfig(
+    huge_chunk_bytes=32 * 1024, huge_chunk_share=0.05, tiny_chunks=600, long_stream_s=3.0
+)
+# A hang is no answer at all; a loaded test machine may be slow, and slowness is the
+# benchmark's to measure.
+DEADLINE_S = 120.0
 
 
 def _report(findings: list[Result]) -> str:
@@ -40,7 +45,7 @@ async def test_fuzzed_inputs_get_only_acceptable_answers(gateway: RunningGateway
         lambda: gateway.process.poll() is None,
     )
     tally = Tally()
-    async with Runner(target, deadline_s=30.0) as runner:
+    async with Runner(target, deadline_s=DEADLINE_S) as runner:
         await runner.run_all(cases, concurrency=4, on_result=tally.add)
         after = await runner.healthy_request(next(s.data for s in seeds if s.container == "wav"))
 

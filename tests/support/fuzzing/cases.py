@@ -82,6 +82,8 @@ class FuzzConfig:
     a few show what one huge message does as well as many would."""
     tiny_chunks: int = 4000
     """Chunks in the ``many_tiny`` sequence."""
+    long_stream_s: float = 20.0
+    """Audio in the ``long_stream`` sequence, sent in 100 ms chunks as fast as possible."""
 
 
 def _pcm(rng: random.Random, encoding: int, rate: int, channels: int, seconds: float) -> bytes:
@@ -338,8 +340,8 @@ def _chunk_sequence(rng: random.Random, index: int, seeds: Sequence[Seed], cfg: 
         size = cfg.huge_chunk_bytes - cfg.huge_chunk_bytes % frame
         messages = [config, pb.StreamClassifyRequest(audio=rng.randbytes(16) * (size // 16))]
         name = f"huge_chunk({size} bytes at {low_rate} Hz)"
-    else:  # long_stream: 200 chunks of 100 ms
-        long_audio = _pcm(rng, encoding, rate, channels, 20.0)
+    else:  # long_stream: 100 ms chunks
+        long_audio = _pcm(rng, encoding, rate, channels, cfg.long_stream_s)
         messages = [config, *_chunks(long_audio, (rate // 10 * frame,))]
     detail = f"{name} model={model} enc={encoding} rate={rate} ch={channels} ({len(messages)} msgs)"
     return Case(index, "chunk_sequence", "grpc_stream", detail, tuple(messages), heavy=heavy)
