@@ -122,7 +122,22 @@ async def fuzz(args: argparse.Namespace, gateway: Gateway) -> dict[str, Any]:
             "decode_workers_peak": round(max(workers) / MB, 1),
             "decode_workers_end": round(workers[-1] / MB, 1),
         },
+        "rss_series": [(round(s.t, 1), s.gateway) for s in sampler.samples],
     }
+
+
+def group_findings(findings: list[dict[str, Any]]) -> dict[tuple[str, str, str, str], list[int]]:
+    """Findings by kind, sequence or container, model and status: one line each in the
+    results, the inputs themselves in the JSON."""
+    groups: dict[tuple[str, str, str, str], list[int]] = {}
+    for f in findings:
+        words = f["input"].split()
+        model = next((w[6:] for w in words if w.startswith("model=")), "")
+        if not model and words[0].endswith(":"):  # unary cases start "model: seed ..."
+            model, words = words[0][:-1], words[1:]
+        what = words[0].split("(")[0] if words else "?"
+        groups.setdefault((f["kind"], what, model or "-", f["status"]), []).append(f["index"])
+    return dict(sorted(groups.items(), key=lambda kv: -len(kv[1])))
 
 
 def machine() -> str:
@@ -164,12 +179,10 @@ def append_results(report: dict[str, Any], command: str) -> None:
         cells = " | ".join(str(counts.get(s, 0)) for s in sorted(report["by_status"]))
         lines.append(f"| {kind} | {cells} |")
     if report["findings"]:
-        lines += ["", "Findings (index: kind, route, input → status):", ""]
-        for f in report["findings"][:30]:
-            lines.append(
-                f"- #{f['index']}: {f['kind']}, {f['route']}, {f['input']} → {f['status']} "
-                f"({f['why']}; {f['seconds']} s)"
-            )
+        lines += ["", "Findings, grouped (kind, what, model → status: count; first inputs):", ""]
+        for (kind, what, model, status), indices in group_findings(report["findings"]).items():
+            shown = ", ".join(f"#{i}" for i in indices[:5])
+            lines.append(f"- {kind}, {what}, {model} → {status}: {len(indices)} ({shown})")
     with RESULTS.open("a") as out:
         out.write("\n".join(lines) + "\n")
 
