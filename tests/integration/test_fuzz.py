@@ -15,7 +15,7 @@ from support.fuzzing.seeds import CONTAINERS, make_seeds
 from support.gateway import RunningGateway
 
 SEED = 13
-PER_KIND = 50
+PER_KIND = 40
 SHORT = FuzzConfig(
     huge_chunk_bytes=32 * 1024, huge_chunk_share=0.05, tiny_chunks=600, long_stream_s=3.0
 )

@@ -46,6 +46,7 @@ async def test_growth_measurement_flags_the_leaking_control_only(gateway: Runnin
     ) as leaky:
         leaky_growth, leaky_report = await _measure(leaky)
 
+    print(f"gateway {clean_growth.as_mb()}, leaking control {leaky_growth.as_mb()}")
     for report in (clean_report, leaky_report):
         assert report.done == OPS
         assert report.unexpected() == {}, report.ops
