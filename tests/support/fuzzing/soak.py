@@ -16,7 +16,7 @@ import contextlib
 import random
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -95,20 +95,15 @@ class Soak:
         return "OK"
 
     async def _cancel(self, stub: pb_grpc.AudioClassificationStub, rng: random.Random) -> str:
-        chunks = _tone_chunks(rng, 3.0)
-        held = asyncio.Event()
-
-        async def requests() -> AsyncIterator[pb.StreamClassifyRequest]:
-            yield _config()
-            for c in chunks[:8]:  # enough for a first window, then the caller goes quiet
-                yield pb.StreamClassifyRequest(audio=c)
-            await held.wait()
-
-        call = stub.StreamClassify(requests(), timeout=60)
+        # Written by hand, not from a request iterator: the caller stays mid-stream (no
+        # half-close) until it cancels, and no iterator task is left behind by the cancel.
+        call = stub.StreamClassify(timeout=60)
+        await call.write(_config())
+        for c in _tone_chunks(rng, 0.8):  # enough for a first window
+            await call.write(pb.StreamClassifyRequest(audio=c))
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(call.read(), timeout=10)
         call.cancel()
-        held.set()
         return str((await call.code()).name)
 
     async def _classify(self, stub: pb_grpc.AudioClassificationStub, deadline_s: float) -> str:
