@@ -10,7 +10,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,19 +63,29 @@ class GatewayStartError(RuntimeError):
 
 
 @contextlib.contextmanager
-def start_gateway(*extra_args: str, health_port: int | None = None) -> Iterator[RunningGateway]:
+def start_gateway(
+    *extra_args: str,
+    health_port: int | None = None,
+    module: str = "tritone_server",
+    env: Mapping[str, str] | None = None,
+) -> Iterator[RunningGateway]:
     """Run ``python -m tritone_server`` on free loopback ports until it is SERVING.
 
     With ``health_port`` the gateway also serves plaintext health there, and readiness is
-    polled on it (the main port may need TLS, client certificates or tokens).
-    """
+    polled on it (the main port may need TLS, client certificates or tokens). `module` runs
+    another entry point with the same flags (the soak's leaking control, importable from
+    ``tests``); `env` adds variables to the gateway's environment."""
     grpc_port, http_port = free_port(), free_port()
-    env = dict(os.environ)
-    env.pop("TRITONE_TRITON_URLS", None)
+    environment = {**os.environ, **(env or {})}
+    environment.pop("TRITONE_TRITON_URLS", None)
+    if module != "tritone_server":
+        environment["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(REPO / "tests"), environment.get("PYTHONPATH")) if p
+        )
     cmd = [
         sys.executable,
         "-m",
-        "tritone_server",
+        module,
         "--host",
         "127.0.0.1",
         "--port",
@@ -90,7 +100,9 @@ def start_gateway(*extra_args: str, health_port: int | None = None) -> Iterator[
     ]
     if health_port is not None:
         cmd += ["--health-port", str(health_port)]
-    process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+    process = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=environment
+    )
     tail: collections.deque[str] = collections.deque(maxlen=400)
     pump = threading.Thread(target=_pump, args=(process.stdout, tail), daemon=True)
     pump.start()
