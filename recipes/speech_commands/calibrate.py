@@ -121,6 +121,7 @@ def main() -> None:
     parser.add_argument(
         "--model-dir", type=Path, default=ROOT / "model_repository" / "speech-commands"
     )
+    parser.add_argument("--head", type=Path, help="a retrain.py head instead of the model's")
     parser.add_argument("--budget", type=float, default=2.0, help="false alarms per hour")
     parser.add_argument("--per-speaker", type=int, default=300)
     parser.add_argument("--per-word", type=int, default=8)
@@ -129,9 +130,12 @@ def main() -> None:
     args = parser.parse_args()
     clips = build_clips("validation", args.per_speaker, args.per_word)
     model = args.model_dir / "1" / "model.pt"
-    scores = {c: window_scores(clips, c, model, args.cache / "validation") for c in CONDITIONS}
+    scores = {
+        c: window_scores(clips, c, model, args.cache / "validation", args.head) for c in CONDITIONS
+    }
     result = calibrate(clips, scores, args.budget)
     result["model"] = str(model.relative_to(ROOT))
+    result["head"] = str(args.head) if args.head else "the model's own"
     result["validation_clips"] = {
         kind: sum(1 for c in clips if c.kind == kind) for kind in ("negative", "isolated", "phrase")
     }

@@ -193,19 +193,31 @@ async def run_gateway(
 
 
 def window_scores(
-    clips: Sequence[Clip], condition: str, model_path: Path, cache: Path | None
+    clips: Sequence[Clip],
+    condition: str,
+    model_path: Path,
+    cache: Path | None,
+    head_state: Path | None = None,
 ) -> list[FloatArray]:
     """Softmax scores [windows, 12] per clip, as the gateway computes them; the backbone
-    embeddings are cached (they do not depend on the head)."""
+    embeddings are cached (they do not depend on the head). ``head_state``: score with a
+    head trained by retrain.py (a train.Head state dict) instead of the model's own head."""
     import torch
 
     scripted = torch.jit.load(str(model_path), map_location="cpu")  # type: ignore[no-untyped-call]
     scripted.eval()
+    head: Any = scripted.head
+    if head_state is not None:
+        from recipes.speech_commands.train import Head
+
+        head = Head()
+        head.load_state_dict(torch.load(head_state, weights_only=True))
+        head.eval()
     embeddings = clip_embeddings(clips, condition, scripted.backbone, cache)
     out: list[FloatArray] = []
     with torch.no_grad():
         for emb in embeddings:
-            logits = scripted.head(torch.from_numpy(emb.astype(np.float32)))
+            logits = head(torch.from_numpy(emb.astype(np.float32)))
             out.append(torch.softmax(logits, dim=1).numpy())
     return out
 
