@@ -245,8 +245,11 @@ def clip_embeddings(
                 backbone(torch.from_numpy(windows[k : k + 32])) for k in range(0, len(windows), 32)
             ]
             stored[clip.key] = torch.cat(parts).numpy().astype(np.float16)
-            if n % 100 == 99:
+            if n % 50 == 49:
                 print(f"{condition}: embedded {n + 1} of {len(missing)} clips", flush=True)
+                if path is not None:  # a long run interrupted keeps what it did
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    np.savez(path, **stored)
     if path is not None and missing:
         path.parent.mkdir(parents=True, exist_ok=True)
         np.savez(path, **stored)
@@ -392,6 +395,9 @@ def markdown(report: dict[str, Any], meta: dict[str, Any]) -> str:
 
 
 def main() -> None:
+    import torch
+
+    torch.set_num_threads(1)
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--split", choices=real_speech.SPLITS[1:], default="evaluation")
     parser.add_argument("--per-speaker", type=int, default=150, help="real lines per speaker")
