@@ -374,9 +374,10 @@ without edge-cut words: 30.5 % mean and 41.2 % max at 0.5 s, 52.2 % mean and 41.
 0.25 s.) The config uses a {hop_s:.2f} s hop and `{aggregation}`, the better pooling at
 that hop on the validation clips. Most training clips hold the whole word inside 1 s (only
 the extra split's 40 % cut up to 30 % of it); a window that holds a smaller part of a word
-can still score a wrong command confidently, which `max` then picks up, while under `mean` the windows around the word
-can outvote the background windows once the hop is short enough for several of them to
-hold most of the word. All of these figures are far below the 1 s one: the model does not
+can still score a wrong command confidently, which `max` then picks up, while under `mean`
+the windows around the word can outvote the background windows once the hop is short
+enough for several of them to hold most of the word. All of these figures are far below
+the 1 s one: the model does not
 find words in longer audio well. Send 1 s clips centred on the word for the best result.
 
 ## Limits
