@@ -23,6 +23,8 @@ import numpy.typing as npt
 import torch
 from torch import Tensor, nn
 
+from recipes.speech_commands import card
+from recipes.speech_commands.card import LIMIT_REAL
 from recipes.speech_commands.port_openwakeword import (
     Backbone,
     load_backbone,
@@ -223,6 +225,7 @@ def readme(
     )
     pct = {k: f"{v * 100:.1f} %" for k, v in study.items()}
     val = {k: f"{v * 100:.1f} %" for k, v in chosen_on.items()}
+    real_speech = card.section()
     gap = 90.0 - held["accuracy"] * 100
     if gap > 0:
         target = (
@@ -380,6 +383,7 @@ enough for several of them to hold most of the word. All of these figures are fa
 the 1 s one: the model does not
 find words in longer audio well. Send 1 s clips centred on the word for the best result.
 
+{real_speech or ""}
 ## Limits
 
 {target}
@@ -389,7 +393,7 @@ find words in longer audio well. Send 1 s clips centred on the word for the best
   head, limit it.
 - Clean, centred words from held-out voices do better: the unit test's ten clips
   (flite rms and awb, espeak-ng en-029, en-us+f4, en+m7, one per command) are checked.
-- Synthetic voices only; no measurement on human speech.
+- {LIMIT_REAL if real_speech else "Synthetic voices only; no measurement on human speech."}
 - Twice the embedding windows cost twice the backbone compute per window (the network
   runs once per 76-frame window).
 
