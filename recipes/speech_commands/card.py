@@ -91,6 +91,15 @@ def section(results: Path = RESULTS) -> str:
             _headline(before["report"]),
             "",
         ]
+    held = results / "held_out_synthetic.json"
+    if held.is_file():
+        h = json.loads(held.read_text())
+        lines += [
+            f"Held-out synthetic voices, 1 s clips, the served head ({h['head']}): accuracy "
+            f"{h['accuracy'] * 100:.1f} %, macro-F1 {h['macro_f1'] * 100:.1f} % on {h['clips']}",
+            f"clips (`{h['command']}`, `results/{held.name}`; the tests hold the gateway to it).",
+            "",
+        ]
     body = markdown(final["report"], final["meta"]).split("\n", 2)[2]
     lines += ["Details:", "", body.strip(), ""]
     return "\n".join(lines)

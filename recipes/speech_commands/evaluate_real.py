@@ -86,6 +86,8 @@ def build_clips(split: str, per_speaker: int, per_word: int) -> list[Clip]:
         if kind == "real-command" and line.source != "pocketsphinx":
             continue  # Czech "no" is not the English word; such lines are left out
         audio = real_speech.load(line)
+        if audio.size < SAMPLE_RATE // 10:
+            continue  # a few files hold (next to) nothing
         clips.append(Clip(line.key, line.source, line.speaker, kind, line.commands, audio))
     if per_word > 0:
         for i, u in enumerate(recall_set.utterances(split, per_word)):
@@ -244,7 +246,8 @@ def clip_embeddings(
             parts = [
                 backbone(torch.from_numpy(windows[k : k + 32])) for k in range(0, len(windows), 32)
             ]
-            stored[clip.key] = torch.cat(parts).numpy().astype(np.float16)
+            emb = torch.cat(parts).numpy() if parts else np.zeros((0, 6, 96), np.float32)
+            stored[clip.key] = emb.astype(np.float16)
             if n % 50 == 49:
                 print(f"{condition}: embedded {n + 1} of {len(missing)} clips", flush=True)
                 if path is not None:  # a long run interrupted keeps what it did
