@@ -27,7 +27,8 @@ from torch import nn
 from recipes.speech_commands.train import MIXUP_ALPHA, SEED, ConvHead, Head, cached_embeddings
 
 ROOT = Path(__file__).resolve().parents[2]
-GROUPS = ("sentences", "confusable", "real", "channel")
+GROUPS = ("sentences", "confusable", "real", "channel", "phrases")
+FILES = ("negatives.npz", "phrases.npz")  # negatives.py, phrase_positives.py
 
 
 def shipped_head(model: Path) -> Head:
@@ -87,11 +88,18 @@ def main() -> None:
         x, y, _ = cached_embeddings(args.cache, split)
         parts_x.append(x)
         parts_y.append(y)
-    with np.load(args.cache / "negatives.npz") as f:
-        keep = np.isin(f["groups"], args.groups)
-        parts_x.append(torch.from_numpy(f["embeddings"][keep]))
-        parts_y.append(torch.from_numpy(f["labels"][keep]))
-        rows = {str(g): int((f["groups"] == g).sum()) for g in args.groups}
+    rows: dict[str, int] = {}
+    for name in FILES:
+        if not (args.cache / name).is_file():
+            continue
+        with np.load(args.cache / name) as f:
+            keep = np.isin(f["groups"], args.groups)
+            parts_x.append(torch.from_numpy(f["embeddings"][keep]))
+            parts_y.append(torch.from_numpy(f["labels"][keep]))
+            rows.update({str(g): int((f["groups"] == g).sum()) for g in set(f["groups"].tolist())})
+    missing = sorted(set(args.groups) - set(rows))
+    if missing:
+        raise SystemExit(f"no cached rows for {missing}: run negatives.py / phrase_positives.py")
     x = torch.cat(parts_x)
     y = torch.cat(parts_y)
     head = shipped_head(args.model)
