@@ -120,5 +120,28 @@ def main() -> None:
     print(json.dumps(info))
 
 
+def install(head_state: Path, model: Path) -> None:
+    """Fuse the ported backbone with a retrained head into the served TorchScript file,
+    checked against backbone + head the way build.py checks it."""
+    from recipes.speech_commands.build import SpeechCommands, quiet_jit, script
+    from recipes.speech_commands.port_openwakeword import load_backbone
+    from recipes.speech_commands.train import EMBED_STRIDE
+
+    head = Head()
+    head.load_state_dict(torch.load(head_state, weights_only=True))
+    fused = SpeechCommands(load_backbone(window_stride=EMBED_STRIDE), head)
+    fused.eval()
+    scripted = script(fused)
+    probe = torch.from_numpy(
+        (0.1 * np.random.default_rng(3).standard_normal((3, 16000))).astype(np.float32)
+    )
+    with torch.no_grad():
+        if not torch.allclose(fused(probe), scripted(probe), atol=1e-4):
+            raise SystemExit("the scripted model differs from backbone + head")
+    with quiet_jit():
+        torch.jit.save(scripted, str(model))
+    print(f"wrote {model}")
+
+
 if __name__ == "__main__":
     main()
