@@ -60,7 +60,7 @@ def finetune(
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-            total += float(loss) * b.numel()
+            total += loss.item() * b.numel()
         print(f"seed {seed} epoch {epoch}: loss {total / x.shape[0]:.4f}", flush=True)
     member.eval()
 
