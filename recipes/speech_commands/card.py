@@ -56,10 +56,16 @@ def section(results: Path = RESULTS) -> str:
     lines = [
         HEADING,
         "",
-        "Real human speech the model never trained on and that chose nothing, streamed through",
-        "the gateway as a caller would (SDK `stream_classify`, 100 ms chunks of s16le, the ten",
-        "command labels watched), wideband at 16 kHz and as a phone line delivers it (8 kHz,",
-        "mu-law, sent at 8 kHz: the gateway resamples). False alarms are detections in lines",
+        "Real human speech the model never trained on and that chose nothing,",
+        (
+            "streamed through the gateway as a caller would (SDK `stream_classify`, 100 ms"
+            if final["meta"]["mode"].startswith("gateway")
+            else "scored OFFLINE on exactly the windows a gateway stream classifies (the gateway"
+            " run did not fit in this session; `evaluate_real.py --offline`), 100 ms"
+        ),
+        "chunks of s16le, the ten command labels watched, wideband at 16 kHz and as a phone line",
+        "delivers it (8 kHz, mu-law, sent at 8 kHz: the gateway resamples). False alarms are",
+        "detections in lines",
         "without a command word: fish-fillets' Dutch big fish and Czech small fish (one actor",
         "each) and pocketsphinx-testdata's English recordings. Recall is on synthetic voices",
         "never trained on or used to choose (flite rms, espeak-ng en-029 and five held-out",
