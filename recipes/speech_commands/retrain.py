@@ -96,7 +96,8 @@ def main() -> None:
             keep = np.isin(f["groups"], args.groups)
             parts_x.append(torch.from_numpy(f["embeddings"][keep]))
             parts_y.append(torch.from_numpy(f["labels"][keep]))
-            rows.update({str(g): int((f["groups"] == g).sum()) for g in set(f["groups"].tolist())})
+            present = set(f["groups"].tolist())
+            rows.update({str(g): int((f["groups"] == g).sum()) for g in present})
     missing = sorted(set(args.groups) - set(rows))
     if missing:
         raise SystemExit(f"no cached rows for {missing}: run negatives.py / phrase_positives.py")
@@ -111,7 +112,10 @@ def main() -> None:
     torch.save(head.state_dict(), args.out)
     info = {
         "groups": args.groups,
-        "rows": {"synthetic": int(sum(p.shape[0] for p in parts_y[:2])), **rows},
+        "rows": {
+            "synthetic": int(sum(p.shape[0] for p in parts_y[:2])),
+            **{g: n for g, n in rows.items() if g in args.groups},
+        },
         "epochs": args.epochs,
         "lr": args.lr,
         "seconds": round(time.monotonic() - began, 1),
