@@ -80,8 +80,14 @@ def main() -> None:
     parser.add_argument(
         "--out", type=Path, default=Path(".cache/speech_commands/head_retrained.pt")
     )
+    parser.add_argument(
+        "--install", type=Path, help="fuse this trained head into --model instead of training"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    if args.install is not None:
+        install(args.install, args.model)
+        return
     began = time.monotonic()
     parts_x, parts_y = [], []
     for split in ("train", "extra"):
