@@ -92,7 +92,7 @@ def build_clips(split: str, per_speaker: int, per_word: int) -> list[Clip]:
     if per_word > 0:
         for i, u in enumerate(recall_set.utterances(split, per_word)):
             speaker = f"{u.voice.engine}:{u.voice.name}"
-            key = f"synthetic/{u.kind}/{i}"
+            key = f"synthetic-p{per_word}/{u.kind}/{i}"  # the set depends on per_word
             clips.append(Clip(key, "synthetic", speaker, u.kind, (u.word,), u.audio))
     return clips
 
