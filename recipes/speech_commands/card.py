@@ -137,7 +137,9 @@ def section(results: Path = RESULTS) -> str:
                 "from its weights, on the synthetic clips plus `negatives.py`'s rows: synthesized",
                 "sentences, confusable words, the training actor's real speech, phone-channel,",
                 "clipped and babble-mixed clips); the sections above on training and held-out",
-                "voices describe the head before that step.",
+                "voices describe the head before that step. So does the aggregation study: the",
+                "earlier build chose `mean` on held-out clips; build.py now chooses it on the",
+                "validation split, but the full build was not re-run for this head.",
                 "",
             ]
     body = markdown(final["report"], final["meta"]).split("\n", 2)[2]
