@@ -28,7 +28,10 @@ WORDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
 VOICES = (synth.Voice("flite", "rms", 1.0, 110.0), synth.Voice("flite", "awb", 1.0, 110.0))
 # pocketsphinx-testdata's English recordings whose transcripts hold no command word.
 NEGATIVES = (
-    *(f"librivox/sense_and_sensibility_01_austen_64kb-{n}.wav" for n in (870, 880, 890, 920, 930)),
+    *(
+        f"librivox/sense_and_sensibility_01_austen_64kb-{n}.wav"
+        for n in ("0870", "0880", "0890", "0920", "0930")
+    ),
     *(f"cards/00{n}.wav" for n in range(1, 6)),
 )
 
