@@ -16,7 +16,7 @@ from collections.abc import (
     Sequence,
 )
 from types import TracebackType
-from typing import Any, Final, TypeVar, cast
+from typing import Any, Final, Literal, TypeVar, cast
 
 import grpc
 import grpc.aio
@@ -375,7 +375,7 @@ class AsyncClient:
         top_k: int | None = None,
         hop_ms: int | None = None,
         interim_results: bool = False,
-        detection_threshold: float | None = None,
+        detection_threshold: float | Literal["model"] | None = None,
         detection_labels: Sequence[str] = (),
         activation: Activation | None = None,
         suppress_windows: bool = False,
@@ -402,7 +402,8 @@ class AsyncClient:
             hop_ms: Step between windows in ms; None means the model's hop.
             interim_results: Also report zero-padded results before the first full window.
             detection_threshold: Emit a `Detection` when a label's score rises to this value
-                and falls back; None means no detections.
+                and falls back; "model" means at the model's own calibrated per-label
+                thresholds (refused if it has none); None means no detections.
             detection_labels: Labels watched for detections; empty means all.
             activation: "softmax", "sigmoid" or "none"; None means the model's default.
             suppress_windows: Do not send window results (detections and summary still come).
@@ -642,7 +643,7 @@ class Client:
         top_k: int | None = None,
         hop_ms: int | None = None,
         interim_results: bool = False,
-        detection_threshold: float | None = None,
+        detection_threshold: float | Literal["model"] | None = None,
         detection_labels: Sequence[str] = (),
         activation: Activation | None = None,
         suppress_windows: bool = False,

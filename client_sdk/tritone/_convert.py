@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from typing import Final
+from typing import Final, Literal
 
 from tritone._audio_input import check_channels, check_sample_rate, encoding_to_proto
 from tritone._proto import audio_classification_pb2 as pb
@@ -93,7 +93,7 @@ def stream_config_request(
     top_k: int | None,
     hop_ms: int | None,
     interim_results: bool,
-    detection_threshold: float | None,
+    detection_threshold: float | Literal["model"] | None,
     detection_labels: Iterable[str],
     activation: Activation | None,
     suppress_windows: bool,
@@ -107,8 +107,12 @@ def stream_config_request(
         )
     else:
         hop = hop_ms
+    model_thresholds = False
     if detection_threshold is None:
         threshold = 0.0
+    elif detection_threshold == "model":
+        threshold = 0.0
+        model_thresholds = True
     elif (
         isinstance(detection_threshold, bool)
         or not isinstance(detection_threshold, int | float)
@@ -116,7 +120,8 @@ def stream_config_request(
         or detection_threshold <= 0
     ):
         raise invalid_argument(
-            f"detection_threshold must be a number > 0 or None, got {detection_threshold!r}"
+            'detection_threshold must be a number > 0, "model" or None, '
+            f"got {detection_threshold!r}"
         )
     else:
         threshold = float(detection_threshold)
@@ -140,6 +145,7 @@ def stream_config_request(
         detection_labels=labels,
         activation=activation_to_proto(activation),
         suppress_windows=bool(suppress_windows),
+        model_thresholds=model_thresholds,
     )
     return pb.StreamClassifyRequest(config=config)
 

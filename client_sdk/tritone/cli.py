@@ -17,7 +17,7 @@ import wave
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Literal, TextIO
 
 import numpy as np
 
@@ -131,7 +131,11 @@ def _parser() -> argparse.ArgumentParser:
         help="pace chunks at real time (default: on)",
     )
     stream.add_argument("--model", help="model name (default: the server's)")
-    stream.add_argument("--threshold", type=float, help="detection threshold (default: none)")
+    stream.add_argument(
+        "--threshold",
+        type=_threshold,
+        help='detection threshold, or "model" for the model\'s calibrated ones (default: none)',
+    )
     stream.add_argument("--top-k", type=int, help="labels per window (default: 5)")
     stream.add_argument("--hop-ms", type=int, help="step between windows (default: the model's)")
     stream.set_defaults(run=_stream)
@@ -274,6 +278,16 @@ async def _stream(args: argparse.Namespace) -> int:
             async for event in stream:
                 _print_event(event, as_json=args.json)
     return 0
+
+
+def _threshold(raw: str) -> float | Literal["model"]:
+    """--threshold: a number, or "model" for the model's own operating point."""
+    if raw == "model":
+        return "model"
+    try:
+        return float(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number or 'model': {raw!r}") from None
 
 
 def _print_event(event: StreamEvent, *, as_json: bool) -> None:

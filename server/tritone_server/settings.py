@@ -42,7 +42,9 @@ class Settings:
     triton_urls: tuple[str, ...] = ()
     """Existing Triton gRPC endpoints. Empty means: start a local Triton on model_repository."""
     model_repository: Path = REPO_ROOT / "model_repository"
-    default_model: str = "tones"
+    default_model: str = "voice-activity"
+    """Model of requests that name none: voice activity answers any speech usefully (measured
+    on real recordings), where `tones` is a test model and speech-commands knows ten words."""
     channels_per_endpoint: int = 2
     triton_timeout_s: float = 30.0
     triton_startup_timeout_s: float = 180.0

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import tritone
+from support.recordings import recording_path
 from support.tones import FREQS, LABELS, encode, to_s16le, tone
 
 RATES = (8000, 16000, 44100, 48000)
@@ -98,6 +99,11 @@ async def test_top_k_and_activation(client: tritone.AsyncClient) -> None:
 
 
 async def test_default_model_is_used_when_none_is_named(client: tritone.AsyncClient) -> None:
-    result = await client.classify(tone(FREQS[2], 0.5, 16000), sample_rate=16000)
-    assert result.model == "tones"
-    assert result.labels[0].label == LABELS[2]
+    """The default is voice-activity: a recording of a person reading scores as speech."""
+    result = await client.classify(
+        recording_path("librivox/sense_and_sensibility_01_austen_64kb-0880.wav")
+    )
+    assert result.model == "voice-activity"
+    assert result.labels[0].label == "speech" and result.labels[0].score > 0.5
+    silent = await client.classify(np.zeros(16000, dtype=np.float32), sample_rate=16000)
+    assert silent.model == "voice-activity" and silent.labels[0].score < 0.5

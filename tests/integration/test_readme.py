@@ -7,7 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from support.gateway import REPO, RunningGateway
+from support.recordings import recording_path
 from support.tones import encode, tone
 
 README = (REPO / "README.md").read_text()
@@ -55,6 +58,9 @@ def test_the_cli_examples_run(gateway: RunningGateway, tmp_path: Path) -> None:
     shell = next(b for b in blocks("sh") if "tritone models" in b)
     (tmp_path / "some.wav").write_bytes(encode(tone(500, 1.0, 16000), 16000, "wav"))
     (tmp_path / "other.flac").write_bytes(encode(tone(2000, 1.0, 44100), 44100, "flac"))
+    # Real speech: pocketsphinx-testdata's "go forward ten meters" (16 kHz s16le, headerless).
+    speech = np.fromfile(recording_path("goforward.raw"), dtype="<i2").astype(np.float32)
+    (tmp_path / "speech.wav").write_bytes(encode(speech / 32768.0, 16000, "wav"))
     tritone_bin = Path(sys.executable).parent / "tritone"
     outputs = []
     for line in shell.strip().splitlines():
@@ -71,5 +77,8 @@ def test_the_cli_examples_run(gateway: RunningGateway, tmp_path: Path) -> None:
         assert done.returncode == 0, f"{line}: {done.stderr}"
         outputs.append(done.stdout)
     assert "tones" in outputs[0]
-    assert "tone_500" in outputs[1] and "tone_2000" in outputs[1]
-    assert "tone_500" in outputs[2]
+    score, label = outputs[1].splitlines()[1].split()  # the default model: voice-activity
+    assert "voice-activity" in outputs[1] and label == "speech" and float(score) > 0.5
+    assert "tone_500" in outputs[2] and "tone_2000" in outputs[2]
+    assert "tone_500" in outputs[3]
+    assert "summary speech-commands" in outputs[4]

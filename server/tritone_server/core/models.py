@@ -10,10 +10,11 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from tritone_server.errors import BackendUnavailable, ModelNotFound
+from tritone_server.operating_point import OperatingPoint, parse_operating_point
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,9 @@ class ModelSpec:
     """Shortest audio the model accepts, at its rate (e.g. wav2vec2's 400)."""
     description: str = ""
     ready: bool = True
+    detection: OperatingPoint = field(default_factory=OperatingPoint)
+    """The model's calibrated detection thresholds (operating_point.py), used by streams that
+    ask for detections without a threshold of their own."""
 
     @property
     def stateful(self) -> bool:
@@ -136,6 +140,15 @@ def spec_from_config(config: Mapping[str, Any], version: str, ready: bool = True
         raise ModelConfigError(f"parameter 'aggregation' is {aggregation!r}; use {AGGREGATIONS}")
     labels = _labels(config, output_name, outputs[output_name])
     states = _states(inputs, outputs)
+    try:
+        detection = parse_operating_point(
+            _param(config, "detection_thresholds"),
+            _param(config, "detection_min_windows"),
+            labels,
+            bounded=activation != "none",
+        )
+    except ValueError as exc:
+        raise ModelConfigError(str(exc)) from None
     return ModelSpec(
         name=name,
         version=version,
@@ -153,6 +166,7 @@ def spec_from_config(config: Mapping[str, Any], version: str, ready: bool = True
         min_samples=min_samples,
         description=_param(config, "description") or "",
         ready=ready,
+        detection=detection,
     )
 
 

@@ -8,7 +8,7 @@ zero-padded window, so every sample received is classified and the summary says 
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,6 +30,8 @@ class StreamOptions:
     detection_labels: tuple[str, ...] = ()
     activation: Activation | None = None
     suppress_windows: bool = False
+    model_thresholds: bool = False
+    """With detection_threshold 0: detect at the model's own operating point."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,40 +78,68 @@ StreamEvent = WindowEvent | DetectionEvent | SummaryEvent
 
 
 class _Detector:
-    """Spans where a watched label's score stays at or above the threshold."""
+    """Spans where a watched label's score stays at or above its threshold; a span is reported
+    when it closes, and only if it lasted ``min_windows`` windows."""
 
-    def __init__(self, labels: tuple[str, ...], watched: Collection[str], threshold: float):
-        self.threshold = threshold
-        self.indices = [i for i, label in enumerate(labels) if not watched or label in watched]
+    def __init__(self, labels: tuple[str, ...], thresholds: Mapping[str, float], min_windows: int):
+        self.thresholds = {labels.index(label): t for label, t in thresholds.items()}
+        self.min_windows = min_windows
         self.labels = labels
-        self.open: dict[int, tuple[float, float, float]] = {}  # index -> (start, end, peak)
+        self.open: dict[int, tuple[float, float, float, int]] = {}  # index -> start, end, peak, n
         self.count = 0
 
     def update(
         self, scores: FloatArray, start_s: float, end_s: float
     ) -> list[tuple[str, float, float, float]]:
         closed = []
-        for i in self.indices:
+        for i, threshold in self.thresholds.items():
             score = float(scores[i])
             span = self.open.get(i)
-            if score >= self.threshold:
+            if score >= threshold:
                 if span is None:
-                    self.open[i] = (start_s, end_s, score)
+                    self.open[i] = (start_s, end_s, score, 1)
                 else:
-                    self.open[i] = (span[0], end_s, max(span[2], score))
+                    self.open[i] = (span[0], end_s, max(span[2], score), span[3] + 1)
             elif span is not None:
-                closed.append((self.labels[i], *span))
+                if span[3] >= self.min_windows:
+                    closed.append((self.labels[i], *span[:3]))
                 del self.open[i]
         self.count += len(closed)
         return closed
 
     def close_all(self, end_s: float) -> list[tuple[str, float, float, float]]:
         closed = [
-            (self.labels[i], s, min(e, end_s), p) for i, (s, e, p) in sorted(self.open.items())
+            (self.labels[i], s, min(e, end_s), p)
+            for i, (s, e, p, n) in sorted(self.open.items())
+            if n >= self.min_windows
         ]
         self.open.clear()
         self.count += len(closed)
         return closed
+
+
+def detector_for(spec: ModelSpec, options: StreamOptions) -> _Detector | None:
+    """The stream's own threshold for its watched labels, or the model's operating point when
+    the stream asks for it (``model_thresholds``) without a threshold of its own."""
+    if options.detection_threshold > 0:
+        watched = options.detection_labels or spec.labels
+        return _Detector(spec.labels, dict.fromkeys(watched, options.detection_threshold), 1)
+    if not options.model_thresholds:
+        return None
+    point = spec.detection
+    if not point.thresholds:
+        raise InvalidRequest(
+            f"model {spec.name!r} has no calibrated detection thresholds; give detection_threshold"
+        )
+    calibrated = dict(point.thresholds)
+    uncalibrated = sorted(set(options.detection_labels) - set(calibrated))
+    if uncalibrated:
+        raise InvalidRequest(
+            f"model {spec.name!r} has no calibrated threshold for {uncalibrated}; "
+            "give detection_threshold"
+        )
+    watched = options.detection_labels or tuple(calibrated)
+    return _Detector(spec.labels, {k: calibrated[k] for k in watched}, point.min_windows)
 
 
 def validate_options(spec: ModelSpec, options: StreamOptions) -> int:
@@ -169,11 +199,7 @@ class LiveStream:
         self.state: State = initial_state(spec) if spec.stateful else {}
         self.score_sum = np.zeros(len(spec.labels), dtype=np.float64)
         self.score_max = np.full(len(spec.labels), -np.inf, dtype=np.float64)
-        self.detector = (
-            _Detector(spec.labels, options.detection_labels, options.detection_threshold)
-            if options.detection_threshold > 0
-            else None
-        )
+        self.detector = detector_for(spec, options)
 
     def _seconds(self, index: int) -> float:
         """Stream time of an internal sample index (which counts the context zeros)."""

@@ -120,6 +120,7 @@ def stream_options(config: pb.StreamConfig) -> StreamOptions:
         detection_labels=tuple(config.detection_labels),
         activation=activation_from_proto(config.activation),
         suppress_windows=config.suppress_windows,
+        model_thresholds=config.model_thresholds,
     )
 
 
