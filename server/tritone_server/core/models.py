@@ -13,8 +13,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from tritone_server.core.operating_point import OperatingPoint, parse_operating_point
 from tritone_server.errors import BackendUnavailable, ModelNotFound
-from tritone_server.operating_point import OperatingPoint, parse_operating_point
 
 log = logging.getLogger(__name__)
 

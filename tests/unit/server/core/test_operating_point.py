@@ -13,9 +13,9 @@ from support.fake_backend import LevelsBackend, config
 from tritone_server.audio.formats import PcmEncoding, PcmFormat
 from tritone_server.core.inference import Inference
 from tritone_server.core.models import ModelConfigError, spec_from_config
+from tritone_server.core.operating_point import OperatingPoint, parse_operating_point
 from tritone_server.core.streams import DetectionEvent, LiveStream, StreamOptions, SummaryEvent
 from tritone_server.errors import InvalidRequest
-from tritone_server.operating_point import OperatingPoint, parse_operating_point
 
 LABELS = ("zero", "one", "two", "three")
 F32 = PcmFormat(PcmEncoding.F32LE, 1000, 1)
