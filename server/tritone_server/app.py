@@ -265,6 +265,7 @@ class Gateway:
             while True:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, longest)
+                self.metrics.triton_restarts.inc()  # each attempt, counted as it starts
                 try:
                     await local.restart()
                 except TritonStartError as exc:
@@ -272,7 +273,6 @@ class Gateway:
                     continue
                 break
             started = loop.time()
-            self.metrics.triton_restarts.inc()
             log.info("event=triton_restarted pid=%s", local.pid)
 
     async def wait_ready(self) -> None:

@@ -71,7 +71,7 @@ class Metrics:
         )
         self.triton_restarts = Counter(
             "tritone_triton_restarts",
-            "Times the gateway restarted its local Triton after it died.",
+            "Restarts of the local Triton after it died (each attempt, counted as it starts).",
             registry=r,
         )
         self.loop_tasks = Gauge(

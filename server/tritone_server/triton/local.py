@@ -17,6 +17,9 @@ Decisions:
 - The child gets PR_SET_PDEATHSIG (SIGTERM), so it stops when the gateway dies, even by
   SIGKILL. Linux delivers it when the *thread* that spawned the child exits, so start
   LocalTriton from a thread that lives as long as the server (the event loop's thread).
+  Where util-linux's `setpriv` exists it sets the signal and execs Triton, so the gateway
+  never fork()s: a fork while gRPC threads are busy (a restart under load) can abort the
+  child in gRPC's fork handlers before it gets to exec.
 - Each instance gives the python backend its own shared-memory prefix, so several local
   Tritons (parallel test runs) can share a machine, and removes leftover regions on exit.
 - The last lines of Triton's output (including the python stubs') are kept in a ring
@@ -450,6 +453,12 @@ class LocalTriton:
         if not use_gpu:
             # No CUDA: skip GPU metrics and the pinned host memory pool (which needs CUDA).
             command += ["--allow-gpu-metrics=false", "--pinned-memory-pool-byte-size=0"]
+        preexec = None
+        setpriv = shutil.which("setpriv") if sys.platform.startswith("linux") else None
+        if setpriv is not None:
+            command = [setpriv, "--pdeathsig", "TERM", "--", *command]
+        else:
+            preexec = _die_with_parent()
         logger.debug("starting %s", " ".join(command))
         self._output.clear()
         self._process = await asyncio.create_subprocess_exec(
@@ -459,7 +468,7 @@ class LocalTriton:
             stderr=asyncio.subprocess.STDOUT,
             env=self._environment(install),
             cwd=str(self._dir),
-            preexec_fn=_die_with_parent(),
+            preexec_fn=preexec,
         )
         self._reader = asyncio.create_task(self._read_output(self._process))
 
