@@ -56,8 +56,12 @@ log = logging.getLogger("tritone_server")
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["AudioClassification"].full_name
 MONITOR_INTERVAL_S = 0.25
 """How often Triton's readiness is asked: a dead Triton is noticed well within 1 s."""
-MONITOR_TIMEOUT_S = 0.5
-"""A readiness answer slower than this counts as not ready (a hung Triton)."""
+MONITOR_TIMEOUT_S = 0.75
+"""A readiness answer slower than this counts as a failed check (a hung Triton)."""
+MONITOR_FAILURES = 2
+"""Failed checks in a row that turn health NOT_SERVING: a dead Triton refuses at once (two
+checks take about 0.3 s), while one slow answer from a Triton busy on 2 cores does not make
+health flap."""
 RESTART_BACKOFF_S = (0.5, 30.0)
 """First and longest wait before restarting a local Triton that died; doubles per failure."""
 RESTART_STABLE_S = 60.0
@@ -86,6 +90,7 @@ class Gateway:
         self.batcher: MicroBatcher | None = None
         self.service: AudioClassificationService | None = None
         self._stopping = False
+        self._failed_checks = 0
 
     async def __aenter__(self) -> Gateway:
         try:
@@ -246,6 +251,9 @@ class Gateway:
                     specs = await self.catalogue.reload(backend)
                     log.info("event=catalogue_loaded models=%s", ",".join(x.name for x in specs))
                 healthy = True
+        self._failed_checks = 0 if healthy else self._failed_checks + 1
+        if serving and self._failed_checks < MONITOR_FAILURES:
+            return
         if healthy != serving:
             await self._set_health(healthy)
             log.info("event=health serving=%s triton=%s", healthy, ",".join(urls))
