@@ -39,14 +39,13 @@ CHUNK_BYTES = 4 * GATED_WINDOW
 
 async def measure(queues: list[int], chunks: int) -> list[tuple[int, int]]:
     rows = []
-    backend = FakeTriton()
-    async with (
-        in_process_gateway(backend, gateway_settings()) as gateway,
-        grpc.aio.insecure_channel(f"127.0.0.1:{gateway.grpc_port}") as channel,
-    ):
-        stub = pb_grpc.AudioClassificationStub(channel)  # type: ignore[no-untyped-call]
-        for queue in queues:
-            gateway.service.stream_queue_chunks = queue
+    for queue in queues:
+        backend = FakeTriton()
+        async with (
+            in_process_gateway(backend, gateway_settings(stream_queue_chunks=queue)) as gateway,
+            grpc.aio.insecure_channel(f"127.0.0.1:{gateway.grpc_port}") as channel,
+        ):
+            stub = pb_grpc.AudioClassificationStub(channel)  # type: ignore[no-untyped-call]
             async with stalled_stream(stub, backend, chunks=chunks) as seen:
                 sent = seen.sent
             assert seen.summary is not None

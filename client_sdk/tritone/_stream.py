@@ -241,7 +241,14 @@ class AudioStream:
         code, details = await self._final_status()
         if code is StatusCode.OK:
             return StreamStateError("send() after the server finished the stream")
-        return error_for_status(code, details or f"the call failed with {code.name}")
+        return error_for_status(
+            code, details or f"the call failed with {code.name}", await self._trailing()
+        )
+
+    async def _trailing(self) -> Any:
+        with contextlib.suppress(Exception):
+            return await self._call.trailing_metadata()
+        return None
 
     async def _final_status(self) -> tuple[StatusCode, str]:
         code, details = await self._call.code(), await self._call.details()
@@ -316,7 +323,7 @@ class AudioStream:
                         raise self._writer_error from exc
                     if _is_masked(exc.code(), exc.details()):
                         code, details = await self._final_status()
-                        raise error_for_status(code, details) from exc
+                        raise error_for_status(code, details, await self._trailing()) from exc
                     raise from_grpc_error(exc) from exc
                 except asyncio.CancelledError:
                     task = asyncio.current_task()

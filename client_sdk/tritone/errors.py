@@ -21,6 +21,11 @@ Every `TritoneError` carries `code`, a `StatusCode` member, and `details`, the s
 sentence. Status codes without a class of their own (ABORTED, UNIMPLEMENTED, ...) raise
 `TritoneError` itself. `from_grpc_error` is the one place where gRPC errors become these;
 the unary and the streaming paths both call it.
+
+A stream that fails also says how far it got: `frames_received` (input frames the gateway
+took in) and `frames_consumed` (input frames whose audio was fully classified), read from
+the trailing metadata ``tritone-frames-received`` / ``tritone-frames-consumed``;
+`resume_frame()` turns them into the frame a new stream should start from.
 """
 
 from __future__ import annotations
@@ -71,23 +76,53 @@ class StatusCode(enum.Enum):
     UNAUTHENTICATED = 16
 
 
+FRAMES_RECEIVED_KEY = "tritone-frames-received"
+FRAMES_CONSUMED_KEY = "tritone-frames-consumed"
+DEFAULT_LOOKBACK_S = 2.0
+
+
 class TritoneError(Exception):
     """A call failed; `code` says how and `details` says why."""
 
     default_code: StatusCode = StatusCode.UNKNOWN
 
-    def __init__(self, details: str, code: StatusCode | None = None) -> None:
+    def __init__(
+        self,
+        details: str,
+        code: StatusCode | None = None,
+        *,
+        frames_received: int | None = None,
+        frames_consumed: int | None = None,
+    ) -> None:
         super().__init__(details)
         self.code: StatusCode = self.default_code if code is None else code
         """The status code, a `StatusCode` member."""
         self.details: str = details
         """The server's sentence (or the SDK's, for errors found before sending)."""
+        self.frames_received: int | None = frames_received
+        """For a failed stream: input frames the gateway received; None if not told."""
+        self.frames_consumed: int | None = frames_consumed
+        """For a failed stream: input frames whose audio was fully classified (every
+        window over them was answered); None if not told."""
 
     def __str__(self) -> str:
         return f"{self.code.name}: {self.details}"
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.details, self.code))
+        state = {"frames_received": self.frames_received, "frames_consumed": self.frames_consumed}
+        return (type(self), (self.details, self.code), state)
+
+    def resume_frame(self, sample_rate: int, lookback_s: float = DEFAULT_LOOKBACK_S) -> int:
+        """The input frame a new stream should start from after this failure.
+
+        `frames_consumed` less `lookback_s` of audio (default 2 s, as Riva's clients do), so
+        a sound cut by the failure is heard whole again; 0 when the server gave no count.
+        """
+        if sample_rate <= 0 or lookback_s < 0:
+            raise ValueError("sample_rate must be positive and lookback_s not negative")
+        if self.frames_consumed is None:
+            return 0
+        return max(0, self.frames_consumed - round(lookback_s * sample_rate))
 
 
 class InvalidArgumentError(TritoneError, ValueError):
@@ -172,9 +207,26 @@ _BY_CODE: dict[StatusCode, type[TritoneError]] = {
 }
 
 
-def error_for_status(code: StatusCode, details: str) -> TritoneError:
-    """Build the most specific `TritoneError` for a status code."""
-    return _BY_CODE.get(code, TritoneError)(details, code)
+def error_for_status(code: StatusCode, details: str, trailing_metadata: Any = None) -> TritoneError:
+    """Build the most specific `TritoneError` for a status code (with a stream's counts,
+    when the trailing metadata carries them)."""
+    received, consumed = stream_counts(trailing_metadata)
+    return _BY_CODE.get(code, TritoneError)(
+        details, code, frames_received=received, frames_consumed=consumed
+    )
+
+
+def stream_counts(trailing_metadata: Any) -> tuple[int | None, int | None]:
+    """(frames received, frames consumed) from a call's trailing metadata, None if absent."""
+    found: dict[str, int] = {}
+    for item in trailing_metadata or ():
+        key, value = item if isinstance(item, tuple) else (item.key, item.value)
+        if key in (FRAMES_RECEIVED_KEY, FRAMES_CONSUMED_KEY):
+            try:
+                found[key] = int(value)
+            except (TypeError, ValueError):
+                continue
+    return found.get(FRAMES_RECEIVED_KEY), found.get(FRAMES_CONSUMED_KEY)
 
 
 def _status_code(grpc_code: Any) -> StatusCode:
@@ -195,7 +247,9 @@ def from_grpc_error(exc: grpc.aio.AioRpcError | grpc.RpcError) -> TritoneError:
     details = details_fn() if callable(details_fn) else None
     if not details:
         details = f"the call failed with {code.name}"
-    return error_for_status(code, str(details))
+    trailing_fn = getattr(exc, "trailing_metadata", None)
+    trailing = trailing_fn() if callable(trailing_fn) else None
+    return error_for_status(code, str(details), trailing)
 
 
 def invalid_argument(details: str) -> InvalidArgumentError:

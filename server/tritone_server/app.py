@@ -2,11 +2,16 @@
 
 Start: decode workers, gRPC server (health NOT_SERVING) and HTTP side listen first, so
 probes answer while Triton comes up; then Triton (a local one unless URLs are given), the
-channel pool and the model catalogue; then health turns SERVING. A monitor keeps checking
-Triton and flips health both ways.
+channel pool and the model catalogue; then health turns SERVING. A monitor asks Triton every
+quarter second and flips health both ways (gRPC health on every port and ``/readyz`` share
+one state; ``/healthz`` is about this process only). A local Triton that dies is restarted
+with backoff, and counted.
 
-Stop: health NOT_SERVING, ``server.stop(grace)`` lets calls in flight finish, HTTP runner
-cleanup, Triton channels closed, local Triton stopped, decode workers stopped.
+Stop (SIGTERM): NOT_SERVING everywhere at once; keep serving for ``drain_s`` while load
+balancers take note; then every live stream classifies what it has queued, sends its
+summary and ends, while ``server.stop(grace)`` refuses new calls and lets calls in flight
+finish and HTTP stops within the same grace; then Triton channels, local Triton, decode
+workers.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from tritone_server.audio.decode_pool import DecodePool
 from tritone_server.core.batching import MicroBatcher
 from tritone_server.core.dataplane import DataPlane
 from tritone_server.core.inference import Inference
+from tritone_server.core.limits import StreamLimits
 from tritone_server.core.models import Catalogue
 from tritone_server.errors import BackendUnavailable, ModelNotFound
 from tritone_server.frontends.auth import Authenticator, AuthInterceptor, http_auth_middleware
@@ -45,7 +51,7 @@ from tritone_server.frontends.tls import ServerTls
 from tritone_server.metrics import Metrics
 from tritone_server.settings import Settings, load_settings
 from tritone_server.triton.client import TritonBackend
-from tritone_server.triton.local import LocalTriton
+from tritone_server.triton.local import LocalTriton, TritonStartError
 
 log = logging.getLogger("tritone_server")
 
@@ -54,7 +60,18 @@ LIVENESS_SERVICE = "liveness"
 """Health name that is SERVING while the process runs, whatever Triton does: for liveness and
 startup probes, which must not restart a gateway because Triton is down ("" and the service
 name follow Triton, for readiness)."""
-MONITOR_INTERVAL_S = 2.0
+MONITOR_INTERVAL_S = 0.25
+"""How often Triton's readiness is asked: a dead Triton is noticed well within 1 s."""
+MONITOR_TIMEOUT_S = 0.75
+"""A readiness answer slower than this counts as a failed check (a hung Triton)."""
+MONITOR_FAILURES = 2
+"""Failed checks in a row that turn health NOT_SERVING: a dead Triton refuses at once (two
+checks take about 0.3 s), while one slow answer from a Triton busy on 2 cores does not make
+health flap."""
+RESTART_BACKOFF_S = (0.5, 30.0)
+"""First and longest wait before restarting a local Triton that died; doubles per failure."""
+RESTART_STABLE_S = 60.0
+"""A local Triton that ran this long before dying is restarted after the first wait again."""
 
 
 class Gateway:
@@ -80,6 +97,9 @@ class Gateway:
         self.backend: TritonBackend | None = None
         self.local_triton: LocalTriton | None = None
         self.batcher: MicroBatcher | None = None
+        self.service: AudioClassificationService | None = None
+        self._stopping = False
+        self._failed_checks = 0
 
     async def __aenter__(self) -> Gateway:
         try:
@@ -95,7 +115,12 @@ class Gateway:
     async def _start(self) -> None:
         s = self.settings
         pool = await self._stack.enter_async_context(
-            DecodePool(workers=s.decode_workers, limits=s.audio_limits)
+            DecodePool(
+                workers=s.decode_workers,
+                limits=s.audio_limits,
+                max_waiting=s.decode_queue,
+                memory_limit_bytes=s.decode_worker_memory_mb * 1024 * 1024,
+            )
         )
         options = [
             ("grpc.max_receive_message_length", s.max_message_bytes),
@@ -125,7 +150,17 @@ class Gateway:
             self.catalogue, inference, limits=s.audio_limits, decode_pool=pool
         )
         self.service = AudioClassificationService(
-            self.dataplane, stream_queue_chunks=s.stream_queue_chunks
+            self.dataplane,
+            stream_limits=StreamLimits(
+                max_stream_s=s.max_stream_s,
+                stream_idle_s=s.stream_idle_s,
+                config_timeout_s=s.config_timeout_s,
+                max_chunk_bytes=s.max_chunk_bytes,
+                max_queued_bytes=s.max_queued_bytes,
+                max_queued_chunks=s.stream_queue_chunks,
+            ),
+            max_streams=s.max_streams,
+            max_unary_calls=s.max_unary_calls,
         )
         pb_grpc.add_AudioClassificationServicer_to_server(self.service, server)  # type: ignore[no-untyped-call]
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
@@ -183,7 +218,9 @@ class Gateway:
         self._bringup = asyncio.create_task(self._bring_up(), name="triton-bring-up")
 
     async def _serve_http(self, app: web.Application, port: int, ssl_context: Any) -> int:
-        runner = web.AppRunner(app, access_log=None)
+        # shutdown_timeout: HTTP stops within the same grace as gRPC (aiohttp's 60 s default
+        # would outlast Kubernetes' 30 s).
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=self.settings.grace_s)
         await runner.setup()
         self._runners.append(runner)
         site = web.TCPSite(runner, self.settings.host, port, ssl_context=ssl_context)
@@ -198,6 +235,8 @@ class Gateway:
         self.auth.refresh(force=True)
 
     async def _set_health(self, serving: bool) -> None:
+        if self._stopping:
+            serving = False
         status = (
             health_pb2.HealthCheckResponse.SERVING
             if serving
@@ -231,25 +270,59 @@ class Gateway:
                 TritonBackend(urls, channels_per_endpoint=s.channels_per_endpoint)
             )
             self.backend = backend
-            serving = False
+            if self.local_triton is not None:
+                supervisor = asyncio.create_task(
+                    self._supervise(self.local_triton), name="triton-supervisor"
+                )
+                stack.push_async_callback(_cancel_and_wait, supervisor)
             while True:
-                healthy = False
-                for url, up in (await backend.endpoint_health()).items():
-                    self.metrics.triton_up.labels(url).set(1 if up else 0)
-                with contextlib.suppress(Exception):
-                    if await backend.is_ready():
-                        if not serving:
-                            specs = await self.catalogue.reload(backend)
-                            log.info(
-                                "event=catalogue_loaded models=%s",
-                                ",".join(x.name for x in specs),
-                            )
-                        healthy = True
-                if healthy != serving:
-                    serving = healthy
-                    await self._set_health(serving)
-                    log.info("event=health serving=%s triton=%s", serving, ",".join(urls))
+                await self._check_triton(backend, urls)
                 await asyncio.sleep(MONITOR_INTERVAL_S)
+
+    async def _check_triton(self, backend: TritonBackend, urls: Sequence[str]) -> None:
+        """One readiness check of every endpoint; flip health when the answer changed."""
+        serving = self.ready.is_set()
+        healthy = False
+        with contextlib.suppress(Exception):
+            states = await backend.endpoint_health(timeout_s=MONITOR_TIMEOUT_S)
+            for url, up in states.items():
+                self.metrics.triton_up.labels(url).set(1 if up else 0)
+            if any(states.values()):
+                if not serving:
+                    specs = await self.catalogue.reload(backend)
+                    log.info("event=catalogue_loaded models=%s", ",".join(x.name for x in specs))
+                healthy = True
+        self._failed_checks = 0 if healthy else self._failed_checks + 1
+        if serving and self._failed_checks < MONITOR_FAILURES:
+            return
+        if healthy != serving:
+            await self._set_health(healthy)
+            log.info("event=health serving=%s triton=%s", healthy, ",".join(urls))
+
+    async def _supervise(self, local: LocalTriton) -> None:
+        """Restart the local Triton whenever it exits, with backoff, logged and counted."""
+        first, longest = RESTART_BACKOFF_S
+        delay = first
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        while True:
+            code = await local.wait_exit()
+            await self._set_health(False)  # at once, not at the monitor's next look
+            if loop.time() - started >= RESTART_STABLE_S:
+                delay = first
+            log.error("event=triton_exited code=%s restart_in_s=%.1f", code, delay)
+            while True:
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, longest)
+                self.metrics.triton_restarts.inc()  # each attempt, counted as it starts
+                try:
+                    await local.restart()
+                except TritonStartError as exc:
+                    log.error("event=triton_restart_failed error=%s", str(exc).splitlines()[0])
+                    continue
+                break
+            started = loop.time()
+            log.info("event=triton_restarted pid=%s", local.pid)
 
     async def wait_ready(self) -> None:
         """Wait until serving; raise if bringing Triton up failed."""
@@ -262,21 +335,34 @@ class Gateway:
             raise RuntimeError("Triton bring-up ended unexpectedly")
 
     async def _stop(self) -> None:
+        s = self.settings
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        was_serving = self.ready.is_set()
+        self._stopping = True
+        self.ready.clear()  # /readyz
         with contextlib.suppress(Exception):
-            await self._health.enter_graceful_shutdown()
-        self.ready.clear()
+            await self._health.enter_graceful_shutdown()  # gRPC health, every port
+        if was_serving and s.drain_s > 0:
+            await asyncio.sleep(s.drain_s)  # load balancers stop sending meanwhile
+        told = self.service.begin_shutdown() if self.service is not None else 0
+        log.info("event=shutdown_streams streams=%s grace_s=%s", told, s.grace_s)
+
+        # gRPC and HTTP (API and metrics) stop together, within the same grace
         await asyncio.gather(
-            *(srv.stop(self.settings.grace_s) for srv in self._servers), return_exceptions=True
+            *(srv.stop(s.grace_s) for srv in self._servers),
+            *(runner.cleanup() for runner in self._runners),
+            return_exceptions=True,
         )
-        for runner in self._runners:
-            await runner.cleanup()
         if self.batcher is not None:
             await self.batcher.close()
         if self._bringup is not None:
             self._bringup.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._bringup
+            await asyncio.wait({self._bringup})
+            if not self._bringup.cancelled():
+                self._bringup.exception()  # retrieved; wait_ready reports it
         await self._stack.aclose()
+        log.info("event=stopped seconds=%.2f", loop.time() - began)
 
 
 class _LazyBackend:
@@ -313,6 +399,14 @@ class _LazyBackend:
 
     async def close(self) -> None:
         return None
+
+
+async def _cancel_and_wait(task: asyncio.Task[None]) -> None:
+    """Cancel a child task and wait for it, without swallowing our own cancellation."""
+    task.cancel()
+    await asyncio.wait({task})
+    if not task.cancelled():
+        task.exception()
 
 
 def _bound_port(site: web.TCPSite) -> int:

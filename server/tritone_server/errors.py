@@ -4,6 +4,7 @@ GatewayError                str() is the sentence sent to the caller
 ├── InvalidRequest          bad options
 ├── AudioError              bad audio (also a ValueError)
 │   └── AudioLimitError     the audio exceeds a configured limit; `limit` names which
+├── LimitExceeded           a gateway limit (streams, chunk size, idle time); names the setting
 ├── ModelNotFound           no model of that name
 ├── BackendUnavailable      Triton unreachable or the model not ready there
 ├── BackendFailed           Triton answered with an error
@@ -22,6 +23,7 @@ __all__ = [
     "BackendUnavailable",
     "GatewayError",
     "InvalidRequest",
+    "LimitExceeded",
     "ModelNotFound",
     "PermissionDenied",
     "Unauthenticated",
@@ -57,6 +59,25 @@ class AudioLimitError(AudioError):
 
 def _limit_error(message: str, limit: str) -> AudioLimitError:
     return AudioLimitError(message, limit=limit)
+
+
+class LimitExceeded(GatewayError):
+    """A configured limit of the gateway was reached (RESOURCE_EXHAUSTED).
+
+    `limit` names it ("streams", "unary_calls", "chunk_bytes", ...); the sentence names the
+    setting that raises it, so an operator reading a client's error knows what to change.
+    """
+
+    def __init__(self, message: str, *, limit: str) -> None:
+        super().__init__(message)
+        self.limit = limit
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_limit_exceeded, (str(self), self.limit))
+
+
+def _limit_exceeded(message: str, limit: str) -> LimitExceeded:
+    return LimitExceeded(message, limit=limit)
 
 
 class ModelNotFound(GatewayError):

@@ -7,12 +7,20 @@ so the metrics interceptor can label requests by model without parsing them.
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    ProcessCollector,
+    generate_latest,
+)
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 current_model: contextvars.ContextVar[str] = contextvars.ContextVar("current_model", default="")
@@ -61,6 +69,19 @@ class Metrics:
             ["url"],
             registry=r,
         )
+        self.triton_restarts = Counter(
+            "tritone_triton_restarts",
+            "Restarts of the local Triton after it died (each attempt, counted as it starts).",
+            registry=r,
+        )
+        self.loop_tasks = Gauge(
+            "tritone_event_loop_tasks",
+            "asyncio tasks alive on the gateway's event loop (a leak shows here first).",
+            registry=r,
+        )
+        self.loop_tasks.set_function(_task_count)
+        # process_resident_memory_bytes and friends, for leak checks from outside
+        ProcessCollector(registry=r)
 
     @contextmanager
     def stage(self, stage: str, model: str) -> Iterator[None]:
@@ -78,3 +99,10 @@ class Metrics:
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
+
+
+def _task_count() -> float:
+    try:
+        return float(len(asyncio.all_tasks()))
+    except RuntimeError:  # scraped outside the event loop (a test's registry)
+        return 0.0

@@ -49,9 +49,33 @@ class Settings:
     triton_timeout_s: float = 30.0
     triton_startup_timeout_s: float = 180.0
     grace_s: float = 5.0
+    """On SIGTERM, how long calls in flight (HTTP included) get to finish after the drain."""
+    drain_s: float = 2.0
+    """On SIGTERM, how long the gateway keeps serving while NOT_SERVING reaches the load
+    balancers, before it refuses new calls. drain_s + grace_s + Triton's stop fit in
+    Kubernetes' default 30 s grace period."""
     max_message_bytes: int = 64 * 1024 * 1024
     stream_queue_chunks: int = 64
     """Bounded queue between a stream's reader and its classifier, in chunks."""
+    max_streams: int = 256
+    """StreamClassify calls at once; one more is refused with RESOURCE_EXHAUSTED."""
+    max_unary_calls: int = 64
+    """Classify and Embed calls at once; one more is refused with RESOURCE_EXHAUSTED."""
+    max_stream_s: float = 3600.0
+    """Wall-clock length of one stream."""
+    stream_idle_s: float = 30.0
+    """Longest wait for a stream's next message."""
+    config_timeout_s: float = 10.0
+    """Longest wait for a stream's first message, the StreamConfig."""
+    max_chunk_bytes: int = 1024 * 1024
+    """Audio bytes in one stream message (far below max_message_bytes: bounds the work one
+    message can cause)."""
+    max_queued_bytes: int = 4 * 1024 * 1024
+    """Audio bytes of one stream read and not yet classified; the reader waits above it."""
+    decode_queue: int = 64
+    """Decode requests waiting for a free decode worker; one more is refused."""
+    decode_worker_memory_mb: int = 2048
+    """Address-space limit (RLIMIT_AS) of each decode worker process; 0: none."""
     batch_delay_ms: float = 2.0
     """How long a window may wait for windows of other streams to share its Triton request;
     0 sends every request as it comes."""

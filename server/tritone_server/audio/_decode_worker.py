@@ -31,6 +31,9 @@ from tritone_server.audio.decode import decode_encoded
 from tritone_server.audio.formats import AudioLimits
 from tritone_server.errors import AudioError, AudioLimitError
 
+MEMORY_LIMIT_ENV: Final = "TRITONE_DECODE_WORKER_AS_BYTES"
+"""Environment variable through which the pool gives a worker its address-space limit."""
+
 _LEN: Final = struct.Struct(">Q")
 #: the largest JSON header either side accepts
 MAX_HEADER_BYTES: Final = 64 * 1024
@@ -197,7 +200,22 @@ def worker_main(sock: socket.socket) -> None:
             del samples
 
 
+def limit_memory(environ: dict[str, str] | os._Environ[str] = os.environ) -> int:
+    """Apply the address-space limit the pool passed in MEMORY_LIMIT_ENV; 0: none.
+
+    An allocation past it raises MemoryError, which the loop above reports as a limit: a
+    decoder bomb that slips past the header checks costs one reply, not the machine.
+    """
+    import resource
+
+    limit = int(environ.get(MEMORY_LIMIT_ENV, "0") or 0)
+    if limit > 0:
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    return limit
+
+
 if __name__ == "__main__":
     import sys
 
+    limit_memory()
     worker_main(socket.socket(fileno=int(sys.argv[1])))

@@ -23,7 +23,7 @@ import numpy as np
 from tritone_server.audio import _decode_worker as _wire
 from tritone_server.audio.decode import HINT, decode_encoded, sniff
 from tritone_server.audio.formats import AudioLimits, Bytes, DecodedAudio, Float32Array, nbytes
-from tritone_server.errors import AudioError, AudioLimitError
+from tritone_server.errors import AudioError, AudioLimitError, LimitExceeded
 
 __all__ = ["DecodePool", "decode_encoded_async"]
 
@@ -60,7 +60,7 @@ class _Worker:
             self.popen.kill()
 
     @classmethod
-    def start(cls) -> _Worker:
+    def start(cls, memory_limit_bytes: int = 0) -> _Worker:
         """Blocking; returns at once, the worker says {"ready": true} when it has imported
         numpy and soundfile (about 0.15 s here)."""
         ours, theirs = socket.socketpair()
@@ -71,6 +71,7 @@ class _Worker:
         )
         for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
             env.setdefault(var, "1")
+        env[_wire.MEMORY_LIMIT_ENV] = str(max(0, memory_limit_bytes))
         try:
             popen = subprocess.Popen(
                 # -P: do not put the working directory first on the child's sys.path
@@ -118,10 +119,21 @@ class DecodePool:
     for a free one. Use as an async context manager.
     """
 
-    def __init__(self, workers: int = 2, limits: AudioLimits = _DEFAULT_LIMITS) -> None:
+    def __init__(
+        self,
+        workers: int = 2,
+        limits: AudioLimits = _DEFAULT_LIMITS,
+        *,
+        max_waiting: int = 64,
+        memory_limit_bytes: int = 0,
+    ) -> None:
         if workers < 1:
             raise ValueError("a DecodePool needs at least one worker")
+        if max_waiting < 0:
+            raise ValueError("max_waiting must be 0 or more")
         self._size = workers
+        self._max_waiting = max_waiting
+        self._memory_limit = memory_limit_bytes
         self._limits = limits
         # idle workers; None wakes a waiting decode() when the pool closes
         self._idle: asyncio.Queue[_Worker | None] = asyncio.Queue()
@@ -150,7 +162,7 @@ class DecodePool:
         self._state = "open"
         try:
             started = await asyncio.gather(
-                *(_launch() for _ in range(self._size)), return_exceptions=True
+                *(_launch(self._memory_limit) for _ in range(self._size)), return_exceptions=True
             )
             for s in started:
                 if isinstance(s, _Worker):
@@ -194,6 +206,14 @@ class DecodePool:
         # but not forever (workers that cannot start at all must surface as an error)
         for _ in range(self._size + 3):
             self._replenish()
+            if self._idle.empty() and self._waiting >= self._max_waiting:
+                # A queue without bound grows with every caller while the workers fall
+                # behind; refused now, the caller can go to another replica.
+                raise LimitExceeded(
+                    f"{self._waiting} decode requests already wait for a decode worker, the "
+                    "limit (decode_queue, set by --decode-queue / TRITONE_DECODE_QUEUE)",
+                    limit="decode_queue",
+                )
             self._waiting += 1
             try:
                 worker = await self._idle.get()
@@ -310,7 +330,7 @@ class DecodePool:
 
     async def _add_worker(self) -> None:
         try:
-            worker = await _launch()
+            worker = await _launch(self._memory_limit)
         except Exception:
             _log.exception("event=decode_worker_start_failed")
             return
@@ -328,9 +348,9 @@ class DecodePool:
         task.add_done_callback(self._tasks.discard)
 
 
-async def _launch() -> _Worker:
+async def _launch(memory_limit_bytes: int = 0) -> _Worker:
     """Start a worker and wait until it is ready, so no caller's budget pays for its start."""
-    worker = await asyncio.to_thread(_Worker.start)
+    worker = await asyncio.to_thread(_Worker.start, memory_limit_bytes)
     try:
         async with asyncio.timeout(_START_TIMEOUT_S):
             hello = await _wire.arecv_json(asyncio.get_running_loop(), worker.sock)

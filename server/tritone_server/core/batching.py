@@ -8,6 +8,12 @@ arrive within ``max_delay_s`` of each other are concatenated along the batch dim
 batch as they are), sent once, and the rows handed back to each caller.
 
 Only equal shapes are merged, so whole-clip models never see zero-padded neighbours.
+
+A merged request belongs to no single caller: it runs as a task of its own (callers that
+give up do not cancel it, their rows are simply not handed back), under the timeout the
+``send`` function carries (the gateway's, not a caller's); and if Triton refuses it for a
+reason other than being unavailable, each caller's rows are tried alone, so one bad request
+fails only its caller.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tritone_server.core.scoring import FloatArray
+from tritone_server.errors import BackendUnavailable
 
 Outputs = dict[str, FloatArray]
 Send = Callable[[Mapping[str, FloatArray]], Awaitable[Outputs]]
@@ -103,16 +110,37 @@ class MicroBatcher:
         self.requests_sent += 1
         try:
             result = await queue.send(merged)
-        except Exception as exc:
+        except BackendUnavailable as exc:  # Triton's state: every caller has the same fate
             for r in live:
                 if not r.future.done():
                     r.future.set_exception(exc)
+            return
+        except Exception as exc:
+            if len(live) == 1:
+                if not live[0].future.done():
+                    live[0].future.set_exception(exc)
+                return
+            # Which caller's rows were wrong is not known: try each alone.
+            await asyncio.gather(*(self._send_alone(queue.send, r) for r in live))
             return
         start = 0
         for r in live:
             if not r.future.done():
                 r.future.set_result({n: a[start : start + r.rows] for n, a in result.items()})
             start += r.rows
+
+    async def _send_alone(self, send: Send, request: _Request) -> None:
+        if request.future.done():
+            return
+        self.requests_sent += 1
+        try:
+            result = await send(request.inputs)
+        except Exception as exc:
+            if not request.future.done():
+                request.future.set_exception(exc)
+            return
+        if not request.future.done():
+            request.future.set_result(result)
 
     async def close(self) -> None:
         """Send what is queued and wait for requests in flight."""

@@ -19,7 +19,7 @@ from tritone_server.audio.formats import DecodedAudio
 from tritone_server.core.batching import MicroBatcher
 from tritone_server.core.models import Activation, ModelSpec
 from tritone_server.core.scoring import FloatArray, activate, pool
-from tritone_server.errors import InvalidRequest
+from tritone_server.errors import BackendUnavailable, InvalidRequest
 from tritone_server.metrics import Metrics
 from tritone_server.triton.backend import InferenceBackend
 
@@ -74,15 +74,30 @@ class Inference:
         outputs: list[str],
         timeout_s: float | None,
     ) -> dict[str, FloatArray]:
+        # A request may carry windows of many callers (batching): it runs under the
+        # gateway's own timeout, never one caller's deadline, so a caller with little time
+        # left neither fails the others' windows nor makes the endpoint look unavailable.
+        # Each caller waits for its share only as long as its own deadline allows.
         async def send(merged: Mapping[str, FloatArray]) -> dict[str, FloatArray]:
             with self.metrics.stage("triton", spec.name):
-                return await self.backend.infer(spec.name, merged, outputs, timeout_s=timeout_s)
+                return await self.backend.infer(
+                    spec.name, merged, outputs, timeout_s=self.timeout_s
+                )
 
         if self.batcher is None:
-            return await send(inputs)
-        return await self.batcher.submit(
-            spec.name, inputs, outputs, max_batch=spec.max_batch_size, send=send
-        )
+            share = send(inputs)
+        else:
+            share = self.batcher.submit(
+                spec.name, inputs, outputs, max_batch=spec.max_batch_size, send=send
+            )
+        if timeout_s is None or (self.timeout_s is not None and timeout_s >= self.timeout_s):
+            return await share
+        try:
+            return await asyncio.wait_for(share, timeout_s)
+        except TimeoutError:
+            raise BackendUnavailable(
+                f"the call's deadline ({timeout_s:.3f} s) passed before Triton answered"
+            ) from None
 
     async def run(
         self,

@@ -8,6 +8,7 @@ zero-padded window, so every sample received is classified and the summary says 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -16,6 +17,7 @@ import numpy as np
 from tritone_server.audio.dsp import StreamResampler
 from tritone_server.audio.formats import PcmFormat, PcmFramer
 from tritone_server.core.inference import Inference, State, initial_state
+from tritone_server.core.limits import MIN_HOP_MS
 from tritone_server.core.models import Activation, ModelSpec
 from tritone_server.core.scoring import FloatArray, activate, top_k
 from tritone_server.errors import InvalidRequest
@@ -75,6 +77,15 @@ class SummaryEvent:
 
 
 StreamEvent = WindowEvent | DetectionEvent | SummaryEvent
+
+# One chunk is worked on in slices of at most this many model-rate samples: a chunk at a low
+# declared rate grows many times over when resampled, and one slice at a time keeps both the
+# memory and the event loop's time per step bounded whatever the chunk holds.
+SLICE_SAMPLES = 64_000
+# Resampling more input samples than this runs in a thread, off the event loop.
+_INLINE_RESAMPLE = 16_000
+# Windows sent to the backend per step (the backend splits further by max_batch_size).
+_WINDOWS_PER_STEP = 64
 
 
 class _Detector:
@@ -152,7 +163,14 @@ def validate_options(spec: ModelSpec, options: StreamOptions) -> int:
         raise InvalidRequest(f"model {spec.name!r} has no labels to stream; use an embedding call")
     hop = spec.hop_samples
     if options.hop_ms:
-        hop = max(1, round(options.hop_ms * spec.sample_rate / 1000))
+        window_ms = spec.window_samples * 1000 / spec.sample_rate
+        if not MIN_HOP_MS <= options.hop_ms <= window_ms:
+            raise InvalidRequest(
+                f"hop_ms={options.hop_ms} must be between {MIN_HOP_MS} ms and the window of "
+                f"model {spec.name!r}, {window_ms:g} ms: a longer hop would leave audio between "
+                "windows unclassified, a shorter one multiplies the work for no new audio"
+            )
+        hop = min(max(1, round(options.hop_ms * spec.sample_rate / 1000)), spec.window_samples)
         if spec.stateful and hop != spec.hop_samples:
             raise InvalidRequest(
                 f"model {spec.name!r} is stateful and needs its own hop of "
@@ -205,6 +223,18 @@ class LiveStream:
         """Stream time of an internal sample index (which counts the context zeros)."""
         return max(index - self.context, 0) / self.rate
 
+    @property
+    def frames_received(self) -> int:
+        """Input frames taken in so far."""
+        return self.framer.frames_received
+
+    @property
+    def frames_consumed(self) -> int:
+        """Input frames whose audio has been fully classified (a resume point)."""
+        covered = max(min(self.covered_end, self.total) - self.context, 0)
+        frames = covered * self.input_rate // self.rate
+        return min(frames, self.framer.frames_received)
+
     def _progress(self) -> Progress:
         return Progress(
             self.framer.frames_received, self._seconds(min(self.covered_end, self.total))
@@ -225,11 +255,21 @@ class LiveStream:
 
     async def feed(self, data: bytes) -> list[StreamEvent]:
         samples = self.framer.push(data)
-        if self.resampler is not None:
-            samples = self.resampler.process(samples)
-        self._append(samples)
-        events = await self._classify_full_windows()
-        if self.options.interim_results and self.windows == 0:
+        # Input samples per slice such that a slice is at most SLICE_SAMPLES at the model rate.
+        step = max(1, SLICE_SAMPLES * self.input_rate // self.rate)
+        events: list[StreamEvent] = []
+        for begin in range(0, samples.shape[0], step):
+            part = samples[begin : begin + step]
+            resampler = self.resampler
+            if resampler is not None:
+                if part.shape[0] > _INLINE_RESAMPLE:
+                    part = await asyncio.to_thread(resampler.process, part)
+                else:
+                    part = resampler.process(part)
+            self._append(part)
+            events += await self._classify_full_windows()
+        show_interim = self.options.interim_results and not self.options.suppress_windows
+        if show_interim and self.windows == 0:
             events += await self._interim()
         return events
 
@@ -249,11 +289,13 @@ class LiveStream:
         return [*events, self._summary()]
 
     async def _classify_full_windows(self) -> list[StreamEvent]:
-        starts = []
+        events: list[StreamEvent] = []
         while self.next_start + self.window <= self.total:
-            starts.append(self.next_start)
-            self.next_start += self.hop
-        events = await self._classify(starts) if starts else []
+            starts: list[int] = []
+            while self.next_start + self.window <= self.total and len(starts) < _WINDOWS_PER_STEP:
+                starts.append(self.next_start)
+                self.next_start += self.hop
+            events += await self._classify(starts)
         keep_from = min(self.next_start, self.total)
         if keep_from > self.buffer_start:
             self.buffer = self.buffer[keep_from - self.buffer_start :]

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Sequence
 
 import grpc
 
@@ -13,6 +12,7 @@ from tritone._proto import audio_classification_pb2 as pb
 from tritone._proto import audio_classification_pb2_grpc as pb_grpc
 from tritone_server.audio.formats import PcmEncoding, PcmFormat
 from tritone_server.core.dataplane import ClipAudio, DataPlane, RawPcmAudio
+from tritone_server.core.limits import Admission, StreamLimits
 from tritone_server.core.models import Activation, ModelSpec
 from tritone_server.core.streams import (
     DetectionEvent,
@@ -21,7 +21,8 @@ from tritone_server.core.streams import (
     SummaryEvent,
     WindowEvent,
 )
-from tritone_server.errors import InvalidRequest
+from tritone_server.errors import BackendUnavailable, InvalidRequest
+from tritone_server.frontends.stream_queue import END, STOPPED, ChunkQueue
 
 _ACTIVATIONS: dict[int, Activation | None] = {
     pb.ACTIVATION_UNSPECIFIED: None,
@@ -133,26 +134,48 @@ def clip_audio(audio: pb.Audio) -> ClipAudio:
     raise InvalidRequest("the request carries no audio: set audio.encoded or audio.raw")
 
 
-_END = object()
-
-
 class AudioClassificationService(pb_grpc.AudioClassificationServicer):
-    def __init__(self, dataplane: DataPlane, *, stream_queue_chunks: int = 64) -> None:
+    def __init__(
+        self,
+        dataplane: DataPlane,
+        *,
+        stream_limits: StreamLimits | None = None,
+        max_streams: int = 256,
+        max_unary_calls: int = 64,
+    ) -> None:
         self.dataplane = dataplane
         self.metrics = dataplane.metrics
-        self.stream_queue_chunks = stream_queue_chunks
+        self.limits = stream_limits or StreamLimits()
+        self.streams = Admission(max_streams, what="streams", setting="max_streams")
+        self.unary = Admission(max_unary_calls, what="unary calls", setting="max_unary_calls")
+        self._live: set[ChunkQueue] = set()
+        self._shutting_down = False
+
+    def begin_shutdown(self) -> int:
+        """Have every live stream classify what it has queued, send its summary and end;
+        new streams are refused. Returns how many streams were told."""
+        self._shutting_down = True
+        for queue in self._live:
+            queue.stop()
+        return len(self._live)
+
+    def _refuse_if_shutting_down(self) -> None:
+        if self._shutting_down:
+            raise BackendUnavailable("the gateway is shutting down; retry on another replica")
 
     async def Classify(
         self, request: pb.ClassifyRequest, context: grpc.aio.ServicerContext
     ) -> pb.ClassifyResponse:
-        result = await self.dataplane.classify(
-            request.model,
-            clip_audio(request.audio),
-            top_k_requested=request.top_k,
-            activation=activation_from_proto(request.activation),
-            segments=request.segments,
-            timeout_s=context.time_remaining(),
-        )
+        self._refuse_if_shutting_down()
+        with self.unary.enter():
+            result = await self.dataplane.classify(
+                request.model,
+                clip_audio(request.audio),
+                top_k_requested=request.top_k,
+                activation=activation_from_proto(request.activation),
+                segments=request.segments,
+                timeout_s=context.time_remaining(),
+            )
         return pb.ClassifyResponse(
             model=result.spec.name,
             model_version=result.spec.version,
@@ -169,11 +192,13 @@ class AudioClassificationService(pb_grpc.AudioClassificationServicer):
     async def Embed(
         self, request: pb.EmbedRequest, context: grpc.aio.ServicerContext
     ) -> pb.EmbedResponse:
-        result = await self.dataplane.embed(
-            request.model,
-            clip_audio(request.audio),
-            timeout_s=context.time_remaining(),
-        )
+        self._refuse_if_shutting_down()
+        with self.unary.enter():
+            result = await self.dataplane.embed(
+                request.model,
+                clip_audio(request.audio),
+                timeout_s=context.time_remaining(),
+            )
         return pb.EmbedResponse(
             model=result.spec.name,
             model_version=result.spec.version,
@@ -188,22 +213,63 @@ class AudioClassificationService(pb_grpc.AudioClassificationServicer):
         request_iterator: AsyncIterable[pb.StreamClassifyRequest],
         context: grpc.aio.ServicerContext,
     ) -> AsyncIterator[pb.StreamClassifyResponse]:
+        progress = _Progress()
+        try:
+            self._refuse_if_shutting_down()
+            with self.streams.enter():
+                async for reply in self._stream(request_iterator, progress):
+                    yield reply
+        except Exception:
+            # Every failed stream tells the caller where to resume: the frames the gateway
+            # received and the frames whose audio was fully classified.
+            received, consumed = progress.counts()
+            context.set_trailing_metadata(
+                (
+                    ("tritone-frames-received", str(received)),
+                    ("tritone-frames-consumed", str(consumed)),
+                )
+            )
+            raise
+
+    async def _stream(
+        self,
+        request_iterator: AsyncIterable[pb.StreamClassifyRequest],
+        progress: _Progress,
+    ) -> AsyncIterator[pb.StreamClassifyResponse]:
+        limits = self.limits
+        deadline = time.monotonic() + limits.max_stream_s
         requests = aiter(request_iterator)
-        first = await anext(requests, None)
+        try:
+            first = await asyncio.wait_for(anext(requests, None), limits.config_timeout_s)
+        except TimeoutError:
+            raise limits.config_error() from None
         if first is None or first.WhichOneof("request") != "config":
             raise InvalidRequest("the first message of a stream must carry a StreamConfig")
         config = first.config
         fmt = pcm_format_from_proto(config.format)
         stream = self.dataplane.open_stream(config.model, fmt, stream_options(config))
         model = stream.spec.name
-        queue: asyncio.Queue[tuple[float, object]] = asyncio.Queue(maxsize=self.stream_queue_chunks)
-        reader = asyncio.create_task(_read_audio(requests, queue))
+        queue = ChunkQueue(max_bytes=limits.max_queued_bytes, max_items=limits.max_queued_chunks)
+        reader = asyncio.create_task(_read_audio(requests, queue, limits, deadline))
         self.metrics.open_streams.inc()
+        self._live.add(queue)
+        if self._shutting_down:
+            queue.stop()
+
+        def counts() -> tuple[int, int]:
+            # Audio still queued was received too, though never classified.
+            received = (stream.framer.bytes_received + queue.bytes) // fmt.frame_bytes
+            return received, stream.frames_consumed
+
+        progress.counts = counts
         try:
             while True:
                 queued_at, item = await queue.get()
                 self.metrics.latency.labels("queue", model).observe(time.perf_counter() - queued_at)
-                if item is _END:
+                if item is STOPPED:
+                    reader.cancel()
+                    break
+                if item is END:
                     break
                 if isinstance(item, BaseException):
                     raise item
@@ -215,10 +281,13 @@ class AudioClassificationService(pb_grpc.AudioClassificationServicer):
                     self.metrics.audio_seconds.labels(model).inc(event.duration_s)
                 yield event_to_proto(event)
         finally:
+            self._live.discard(queue)
             self.metrics.open_streams.dec()
             reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reader
+            # asyncio.wait, not `await reader`: our own cancellation must not be swallowed.
+            await asyncio.wait({reader})
+            if not reader.cancelled():
+                reader.exception()  # retrieved, so asyncio does not log it
 
     async def ListModels(
         self, request: pb.ListModelsRequest, context: grpc.aio.ServicerContext
@@ -236,19 +305,47 @@ class AudioClassificationService(pb_grpc.AudioClassificationServicer):
         return model_info(self.dataplane.catalogue.lookup(request.name))
 
 
+class _Progress:
+    """Where a stream stands, for the trailing metadata of its error."""
+
+    def __init__(self) -> None:
+        self.counts: Callable[[], tuple[int, int]] = lambda: (0, 0)
+
+
 async def _read_audio(
-    requests: AsyncIterator[pb.StreamClassifyRequest], queue: asyncio.Queue[tuple[float, object]]
+    requests: AsyncIterator[pb.StreamClassifyRequest],
+    queue: ChunkQueue,
+    limits: StreamLimits,
+    deadline: float,
 ) -> None:
-    """Move audio from the wire to the bounded queue; a full queue holds the client back."""
+    """Move audio from the wire to the bounded queue; a full queue holds the client back.
+
+    Waits for each message at most the idle limit (and never past the stream's deadline);
+    the wait while the queue is full does not count, it is not the client's doing.
+    """
     try:
-        async for request in requests:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise limits.duration_error()
+            try:
+                request = await asyncio.wait_for(
+                    anext(requests, None), min(limits.stream_idle_s, left)
+                )
+            except TimeoutError:
+                raise (
+                    limits.idle_error() if left > limits.stream_idle_s else limits.duration_error()
+                ) from None
+            if request is None:
+                break
             if request.WhichOneof("request") != "audio":
                 raise InvalidRequest("a stream carries one StreamConfig, in its first message")
             if request.audio:
-                await queue.put((time.perf_counter(), request.audio))
+                limits.check_chunk(len(request.audio))
+                await queue.put(request.audio, len(request.audio))
     except asyncio.CancelledError:
         raise
     except Exception as exc:
-        await queue.put((time.perf_counter(), exc))
+        queue.put_now(exc)
         return
-    await queue.put((time.perf_counter(), _END))
+    queue.put_now(END)

@@ -13,6 +13,7 @@ from tritone_server.errors import (
     BackendUnavailable,
     GatewayError,
     InvalidRequest,
+    LimitExceeded,
     ModelNotFound,
     PermissionDenied,
     Unauthenticated,
@@ -23,6 +24,7 @@ __all__ = ["grpc_code", "http_status", "status_for"]
 # Most specific first: the first class an error is an instance of decides.
 _TABLE: Final[tuple[tuple[type[GatewayError], grpc.StatusCode], ...]] = (
     (AudioLimitError, grpc.StatusCode.RESOURCE_EXHAUSTED),
+    (LimitExceeded, grpc.StatusCode.RESOURCE_EXHAUSTED),
     (AudioError, grpc.StatusCode.INVALID_ARGUMENT),
     (InvalidRequest, grpc.StatusCode.INVALID_ARGUMENT),
     (ModelNotFound, grpc.StatusCode.NOT_FOUND),

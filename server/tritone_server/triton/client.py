@@ -34,6 +34,10 @@ _CHANNEL_ARGS = [
     ("grpc.keepalive_time_ms", 30_000),
     ("grpc.keepalive_timeout_ms", 10_000),
     ("grpc.http2.max_pings_without_data", 0),
+    # Reconnect to a Triton that came back within ~2 s, not gRPC's default of up to 120 s.
+    ("grpc.initial_reconnect_backoff_ms", 200),
+    ("grpc.min_reconnect_backoff_ms", 200),
+    ("grpc.max_reconnect_backoff_ms", 2000),
 ]
 
 
@@ -176,12 +180,12 @@ class TritonBackend:
                     f"Triton at {endpoint.url} could not load model {name!r}: {message}"
                 ) from exc
 
-    async def endpoint_health(self) -> dict[str, bool]:
+    async def endpoint_health(self, timeout_s: float = 2.0) -> dict[str, bool]:
         """Readiness of every endpoint; a ready endpoint comes off the bench at once."""
 
         async def ready(endpoint: _Endpoint) -> bool:
             try:
-                up = bool(await endpoint.next_client().is_server_ready(client_timeout=2.0))
+                up = bool(await endpoint.next_client().is_server_ready(client_timeout=timeout_s))
             except InferenceServerException:
                 up = False
             if up:

@@ -17,6 +17,9 @@ Decisions:
 - The child gets PR_SET_PDEATHSIG (SIGTERM), so it stops when the gateway dies, even by
   SIGKILL. Linux delivers it when the *thread* that spawned the child exits, so start
   LocalTriton from a thread that lives as long as the server (the event loop's thread).
+  Where util-linux's `setpriv` exists it sets the signal and execs Triton, so the gateway
+  never fork()s: a fork while gRPC threads are busy (a restart under load) can abort the
+  child in gRPC's fork handlers before it gets to exec.
 - Each instance gives the python backend its own shared-memory prefix, so several local
   Tritons (parallel test runs) can share a machine, and removes leftover regions on exit.
 - The last lines of Triton's output (including the python stubs') are kept in a ring
@@ -257,6 +260,9 @@ class LocalTriton:
         self._output: collections.deque[str] = collections.deque(maxlen=_OUTPUT_LINES)
         self._models: list[str] = []
         self._endpoints: LocalTritonEndpoints | None = None
+        # what a restart needs to run the same server again: install, repository,
+        # backends directory, ports
+        self._launch: tuple[TritonInstall, Path, Path, tuple[int, ...]] | None = None
 
     @property
     def endpoints(self) -> LocalTritonEndpoints | None:
@@ -327,6 +333,7 @@ class LocalTriton:
                 raise
             grpc, http, metrics = (f"127.0.0.1:{p}" for p in ports)
             self._endpoints = LocalTritonEndpoints(grpc, http, f"http://{metrics}/metrics")
+            self._launch = (install, repository, backends, ports)
             logger.info(
                 "triton ready grpc=%s http=%s models=%s pid=%s",
                 grpc,
@@ -336,6 +343,35 @@ class LocalTriton:
             )
             return self._endpoints
         raise AssertionError("unreachable")
+
+    async def wait_exit(self) -> int:
+        """Wait until the running tritonserver exits (for any reason); its exit code."""
+        process = self._process
+        if process is None:
+            raise RuntimeError("this LocalTriton is not running")
+        return await process.wait()
+
+    async def restart(self) -> LocalTritonEndpoints:
+        """Run tritonserver again after it died: same ports, repository and options, so
+        clients' channels reconnect to the same addresses.
+
+        Raises:
+            TritonStartError: it exited again or was not ready within the startup timeout.
+        """
+        if self._launch is None or self._endpoints is None:
+            raise RuntimeError("restart() needs a LocalTriton that was started")
+        install, repository, backends, ports = self._launch
+        await self._terminate()  # reap the old process (or stop a hung one) and its reader
+        self._remove_shared_memory()  # regions the dead server's stubs left behind
+        loop = asyncio.get_running_loop()
+        await self._spawn(install, repository, backends, ports, self._gpu)
+        try:
+            await self._wait_ready(ports[0], loop.time() + self._startup_timeout_s)
+        except BaseException:
+            await self._terminate()
+            raise
+        logger.info("triton restarted grpc=%s pid=%s", self._endpoints.grpc_url, self.pid)
+        return self._endpoints
 
     def _prepare(self, install: TritonInstall, use_gpu: bool) -> tuple[Path, Path]:
         """Make the work directory, derived repository and backend directory."""
@@ -417,6 +453,12 @@ class LocalTriton:
         if not use_gpu:
             # No CUDA: skip GPU metrics and the pinned host memory pool (which needs CUDA).
             command += ["--allow-gpu-metrics=false", "--pinned-memory-pool-byte-size=0"]
+        preexec = None
+        setpriv = shutil.which("setpriv") if sys.platform.startswith("linux") else None
+        if setpriv is not None:
+            command = [setpriv, "--pdeathsig", "TERM", "--", *command]
+        else:
+            preexec = _die_with_parent()
         logger.debug("starting %s", " ".join(command))
         self._output.clear()
         self._process = await asyncio.create_subprocess_exec(
@@ -426,7 +468,7 @@ class LocalTriton:
             stderr=asyncio.subprocess.STDOUT,
             env=self._environment(install),
             cwd=str(self._dir),
-            preexec_fn=_die_with_parent(),
+            preexec_fn=preexec,
         )
         self._reader = asyncio.create_task(self._read_output(self._process))
 
@@ -512,6 +554,7 @@ class LocalTriton:
 
     async def _stop(self) -> None:
         self._endpoints = None
+        self._launch = None
         try:
             await self._terminate()
         finally:

@@ -70,3 +70,39 @@ def test_transport_settings_and_their_environment_twins() -> None:
 def test_incomplete_tls_settings_are_refused(argv: list[str]) -> None:
     with pytest.raises(SystemExit):
         load_settings(argv, {})
+
+
+README = Path(__file__).resolve().parents[3] / "README.md"
+LIMIT_SETTINGS = (
+    "max_streams",
+    "max_unary_calls",
+    "max_stream_s",
+    "stream_idle_s",
+    "config_timeout_s",
+    "max_chunk_bytes",
+    "max_queued_bytes",
+    "stream_queue_chunks",
+    "decode_queue",
+    "decode_worker_memory_mb",
+    "max_message_bytes",
+)
+
+
+@pytest.mark.parametrize("name", LIMIT_SETTINGS)
+def test_readme_lists_each_limit_with_its_flag_variable_and_default(name: str) -> None:
+    flag = "--" + name.replace("_", "-")
+    row = next((line for line in README.read_text().splitlines() if f"`{flag}`" in line), None)
+    assert row is not None, f"README's limits table has no row for {flag}"
+    assert f"`TRITONE_{name.upper()}`" in row
+    default = getattr(Settings(), name)
+    expected = f"{default:g}" if isinstance(default, float) else str(default)
+    assert row.rstrip(" |").rsplit("|", 1)[-1].strip() == expected
+
+
+def test_limit_flags_and_variables_reach_the_settings() -> None:
+    settings = load_settings(
+        ["--max-streams", "7", "--stream-idle-s", "2.5"], {"TRITONE_MAX_CHUNK_BYTES": "4096"}
+    )
+    assert settings.max_streams == 7
+    assert settings.stream_idle_s == 2.5
+    assert settings.max_chunk_bytes == 4096

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pytest
@@ -13,6 +13,7 @@ from tritone_server.core.batching import MicroBatcher
 from tritone_server.core.inference import Inference
 from tritone_server.core.models import spec_from_config
 from tritone_server.core.scoring import FloatArray
+from tritone_server.errors import BackendUnavailable, InvalidRequest
 
 
 class Recorder:
@@ -98,3 +99,79 @@ async def test_streams_windows_batched_through_inference_give_the_same_scores() 
     assert [int(o[0].argmax()) for o, _ in outs] == [1, 2, 3]
     assert all(s["state_in"].tolist() == [[1.0]] for _, s in outs)  # each its own state
     assert [n for _, n in backend.calls] == [3]
+
+
+class SlowBackend(LevelsBackend):
+    """LevelsBackend that answers after a delay and records each request's timeout;
+    a window holding a negative level is refused, as Triton refuses a bad tensor."""
+
+    def __init__(self, configs: list[dict[str, object]], delay_s: float) -> None:
+        super().__init__(configs)
+        self.delay_s = delay_s
+        self.timeouts: list[float | None] = []
+
+    async def infer(
+        self,
+        model: str,
+        inputs: Mapping[str, FloatArray],
+        outputs: Sequence[str],
+        *,
+        timeout_s: float | None = None,
+    ) -> dict[str, FloatArray]:
+        self.timeouts.append(timeout_s)
+        await asyncio.sleep(self.delay_s)
+        if (inputs["waveform"] < 0).any():
+            raise InvalidRequest("a window holds a negative level")
+        return await super().infer(model, inputs, outputs, timeout_s=timeout_s)
+
+
+async def test_a_caller_with_a_short_deadline_leaves_the_merged_request_alone() -> None:
+    c = config()
+    spec = spec_from_config(c, "1")
+    backend = SlowBackend([c], delay_s=0.05)
+    inference = Inference(backend, timeout_s=30.0, batcher=MicroBatcher(max_delay_s=0.005))
+    hurried, patient = (np.full((1, 100), level, dtype=np.float32) for level in (0.1, 0.2))
+    outcomes = await asyncio.gather(
+        inference.run(spec, hurried, timeout_s=0.01),
+        inference.run(spec, patient, timeout_s=10.0),
+        return_exceptions=True,
+    )
+    assert isinstance(outcomes[0], BackendUnavailable)
+    assert "deadline" in str(outcomes[0])
+    assert not isinstance(outcomes[1], BaseException)
+    assert int(outcomes[1][0][0].argmax()) == 2
+    # One merged request, run under the gateway's timeout, not the hurried caller's.
+    assert [n for _, n in backend.calls] == [2]
+    assert backend.timeouts == [30.0]
+
+
+async def test_one_bad_request_in_a_merged_batch_fails_only_its_caller() -> None:
+    c = config()
+    spec = spec_from_config(c, "1")
+    backend = SlowBackend([c], delay_s=0.0)
+    inference = Inference(backend, batcher=MicroBatcher(max_delay_s=0.005))
+    levels = (0.1, -0.5, 0.3)
+    outcomes = await asyncio.gather(
+        *(inference.run(spec, np.full((1, 100), v, dtype=np.float32)) for v in levels),
+        return_exceptions=True,
+    )
+    assert isinstance(outcomes[1], InvalidRequest)
+    good = [o for i, o in enumerate(outcomes) if i != 1]
+    assert all(not isinstance(o, BaseException) for o in good)
+    assert [int(o[0][0].argmax()) for o in good] == [1, 3]  # type: ignore[index]
+
+
+async def test_triton_unavailable_reaches_every_caller_without_retrying_each() -> None:
+    batcher = MicroBatcher(max_delay_s=0.005)
+    sent: list[int] = []
+
+    async def down(inputs: Mapping[str, FloatArray]) -> dict[str, FloatArray]:
+        sent.append(int(inputs["x"].shape[0]))
+        raise BackendUnavailable("Triton is down")
+
+    outcomes = await asyncio.gather(
+        *(batcher.submit("m", rows(i), ["y"], max_batch=8, send=down) for i in range(3)),
+        return_exceptions=True,
+    )
+    assert all(isinstance(o, BackendUnavailable) for o in outcomes)
+    assert sent == [3]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 from typing import Any
 
 import numpy as np
@@ -12,6 +14,7 @@ from tritone_server.audio.formats import PcmEncoding, PcmFormat
 from tritone_server.core.inference import Inference
 from tritone_server.core.models import spec_from_config
 from tritone_server.core.streams import (
+    SLICE_SAMPLES,
     DetectionEvent,
     LiveStream,
     StreamOptions,
@@ -159,3 +162,85 @@ async def test_an_empty_stream_has_no_window_and_a_summary(context: int) -> None
     assert isinstance(summary, SummaryEvent)
     assert (summary.windows, summary.model_samples, summary.frames_received) == (0, 0, 0)
     assert summary.labels == [] and summary.progress.consumed_s == 0.0
+
+
+@pytest.mark.parametrize("hop_ms", [1, 9, 101, 1000])
+def test_a_hop_outside_10_ms_to_the_window_is_refused(hop_ms: int) -> None:
+    # The model's window is 100 samples at 1 kHz: 100 ms.
+    with pytest.raises(InvalidRequest, match=r"between 10 ms and the window .* 100 ms"):
+        make(StreamOptions(hop_ms=hop_ms))
+
+
+@pytest.mark.parametrize("hop_ms", [10, 100])
+async def test_a_hop_at_either_bound_classifies_every_sample(hop_ms: int) -> None:
+    stream, _ = make(StreamOptions(hop_ms=hop_ms))
+    events = await run(stream, levels((0.1, 0.35)), 1000)
+    windows = [e for e in events if isinstance(e, WindowEvent)]
+    summary = events[-1]
+    assert isinstance(summary, SummaryEvent)
+    # No gap between windows: each starts before the previous one ends, the last reaches
+    # the end, so the summary's samples were all classified.
+    for before, after in itertools.pairwise(windows):
+        assert after.start_s <= before.end_s
+    assert windows[-1].end_s == pytest.approx(0.35)
+    assert summary.model_samples == 350
+
+
+async def test_interim_results_are_not_sent_when_windows_are_suppressed() -> None:
+    stream, _ = make(StreamOptions(interim_results=True, suppress_windows=True))
+    events = await run(stream, levels((0.1, 0.05)), 10 * 4)  # 50 ms < one 100 ms window
+    assert not [e for e in events if isinstance(e, WindowEvent)]
+    summary = events[-1]
+    assert isinstance(summary, SummaryEvent) and summary.windows == 1
+
+
+async def test_interim_results_still_come_without_suppression() -> None:
+    stream, _ = make(StreamOptions(interim_results=True))
+    events = await run(stream, levels((0.1, 0.05)), 10 * 4)
+    assert [e for e in events if isinstance(e, WindowEvent) and e.interim]
+
+
+async def test_a_chunk_at_a_low_declared_rate_is_worked_in_bounded_slices() -> None:
+    """A chunk that grows 16 times when resampled is never held whole at the model rate,
+    and the event loop gets to run other callers between the slices."""
+    c = config(window=8000, hop=8000, rate=16000)
+    c["max_batch_size"] = 64
+    backend = LevelsBackend([c])
+    spec = spec_from_config(c, "1")
+    fmt = PcmFormat(PcmEncoding.F32LE, 1000, 1)
+    stream = LiveStream(spec, Inference(backend), fmt, StreamOptions(suppress_windows=True))
+    largest: list[int] = []
+    original = stream._append
+
+    def watch(samples: Any) -> None:
+        largest.append(int(samples.shape[0]))
+        original(samples)
+
+    stream._append = watch  # type: ignore[method-assign]
+    ticks = 0
+
+    async def other_caller() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    ticker = asyncio.create_task(other_caller())
+    try:
+        data = np.full(20_000, 0.1, dtype="<f4").tobytes()  # 20 s at 1 kHz: 320,000 at 16 kHz
+        await stream.feed(data)
+    finally:
+        ticker.cancel()
+    assert max(largest) <= SLICE_SAMPLES + 4096  # plus what the resampler held back before
+    assert sum(largest) > 300_000
+    assert len(largest) >= 5 and ticks >= len(largest)
+    assert stream.buffer.shape[0] <= SLICE_SAMPLES + 8000
+
+
+async def test_frames_consumed_counts_input_frames_fully_classified() -> None:
+    stream, _ = make()  # window 100, hop 50 at 1 kHz
+    await stream.feed(levels((0.1, 0.23)))
+    assert stream.frames_received == 230
+    assert stream.frames_consumed == 200  # windows [0,100) .. [100,200) answered
+    await stream.finish()
+    assert stream.frames_consumed == 230
