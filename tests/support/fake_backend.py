@@ -86,5 +86,8 @@ class LevelsBackend:
     async def is_ready(self) -> bool:
         return True
 
+    async def endpoint_health(self, timeout_s: float = 2.0) -> dict[str, bool]:
+        return {"fake:8001": True}
+
     async def close(self) -> None:
         return None

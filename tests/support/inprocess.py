@@ -103,7 +103,7 @@ class FakeTriton(LevelsBackend):
     async def __aexit__(self, *exc: object) -> None:
         return None
 
-    async def endpoint_health(self) -> dict[str, bool]:
+    async def endpoint_health(self, timeout_s: float = 2.0) -> dict[str, bool]:
         return {"fake-triton:8001": True}
 
     async def model_configs(self) -> list[tuple[dict[str, Any], str, bool]]:

@@ -17,6 +17,7 @@ from tritone_server.errors import (
     BackendUnavailable,
     GatewayError,
     InvalidRequest,
+    LimitExceeded,
     ModelNotFound,
     PermissionDenied,
     Unauthenticated,
@@ -32,13 +33,29 @@ EXPECTED: list[tuple[GatewayError, grpc.StatusCode, int]] = [
     (ModelNotFound("model 'x' is not served here"), Code.NOT_FOUND, 404),
     (BackendUnavailable("Triton is not connected"), Code.UNAVAILABLE, 503),
     (BackendFailed("Triton refused"), Code.INTERNAL, 500),
+    (
+        LimitExceeded("256 streams are open (max_streams)", limit="streams"),
+        Code.RESOURCE_EXHAUSTED,
+        413,
+    ),
     (Unauthenticated("the bearer token is not valid"), Code.UNAUTHENTICATED, 401),
     (PermissionDenied("LoadModel needs an admin token"), Code.PERMISSION_DENIED, 403),
     (GatewayError("something the gateway knows"), Code.INTERNAL, 500),
 ]
 
 FORMAT_LIMITS = ["sample_rate", "channels"]
-OTHER_LIMITS = ["duration", "encoded_bytes", "decoded_bytes", "decode_timeout"]
+OTHER_LIMITS = [
+    "duration",
+    "encoded_bytes",
+    "decoded_bytes",
+    "decode_timeout",
+    # the gateway's own limits (core/limits.py), raised as LimitExceeded
+    "chunk_bytes",
+    "config_timeout",
+    "decode_queue",
+    "stream_duration",
+    "stream_idle",
+]
 SERVER = Path(tritone_server.__file__).parent
 
 
