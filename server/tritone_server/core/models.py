@@ -59,6 +59,10 @@ class ModelSpec:
     """Shortest audio the model accepts, at its rate (e.g. wav2vec2's 400)."""
     description: str = ""
     ready: bool = True
+    window_runs: int = 0
+    """A stateful model that takes runs of consecutive windows: the most windows per request
+    (its waveform is [batch, (window - hop) + n*hop], its score output [batch, n, labels]).
+    0: one window per request."""
 
     @property
     def stateful(self) -> bool:
@@ -136,6 +140,11 @@ def spec_from_config(config: Mapping[str, Any], version: str, ready: bool = True
         raise ModelConfigError(f"parameter 'aggregation' is {aggregation!r}; use {AGGREGATIONS}")
     labels = _labels(config, output_name, outputs[output_name])
     states = _states(inputs, outputs)
+    window_runs = _optional_int(config, "window_runs")
+    if window_runs and not (states and window and hop <= window):
+        raise ModelConfigError(
+            "parameter 'window_runs' needs a stateful model with windows no shorter than its hop"
+        )
     return ModelSpec(
         name=name,
         version=version,
@@ -153,6 +162,7 @@ def spec_from_config(config: Mapping[str, Any], version: str, ready: bool = True
         min_samples=min_samples,
         description=_param(config, "description") or "",
         ready=ready,
+        window_runs=window_runs,
     )
 
 

@@ -197,7 +197,6 @@ class AudioClassificationService(pb_grpc.AudioClassificationServicer):
         model = stream.spec.name
         queue: asyncio.Queue[tuple[float, object]] = asyncio.Queue(maxsize=self.stream_queue_chunks)
         reader = asyncio.create_task(_read_audio(requests, queue))
-        self.metrics.open_streams.inc()
         try:
             while True:
                 queued_at, item = await queue.get()
@@ -209,12 +208,10 @@ class AudioClassificationService(pb_grpc.AudioClassificationServicer):
                 assert isinstance(item, bytes)
                 for event in await stream.feed(item):
                     yield event_to_proto(event)
-            for event in await stream.finish():
-                if isinstance(event, SummaryEvent):
-                    self.metrics.audio_seconds.labels(model).inc(event.duration_s)
+            for event in await self.dataplane.finish_stream(stream):
                 yield event_to_proto(event)
         finally:
-            self.metrics.open_streams.dec()
+            self.dataplane.close_stream(stream)
             reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await reader
@@ -222,7 +219,7 @@ class AudioClassificationService(pb_grpc.AudioClassificationServicer):
     async def ListModels(
         self, request: pb.ListModelsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListModelsResponse:
-        return pb.ListModelsResponse(models=[model_info(s) for s in self.dataplane.catalogue.all()])
+        return pb.ListModelsResponse(models=[model_info(s) for s in self.dataplane.models()])
 
     async def LoadModel(
         self, request: pb.LoadModelRequest, context: grpc.aio.ServicerContext
@@ -232,7 +229,7 @@ class AudioClassificationService(pb_grpc.AudioClassificationServicer):
     async def GetModel(
         self, request: pb.GetModelRequest, context: grpc.aio.ServicerContext
     ) -> pb.ModelInfo:
-        return model_info(self.dataplane.catalogue.lookup(request.name))
+        return model_info(self.dataplane.describe(request.name))
 
 
 async def _read_audio(
