@@ -70,12 +70,13 @@ class Inference:
         inputs: dict[str, FloatArray],
         outputs: list[str],
         timeout_s: float | None,
+        merge: bool = True,
     ) -> dict[str, FloatArray]:
         async def send(merged: Mapping[str, FloatArray]) -> dict[str, FloatArray]:
             with self.metrics.stage("triton", spec.name):
                 return await self.backend.infer(spec.name, merged, outputs, timeout_s=timeout_s)
 
-        if self.batcher is None:
+        if self.batcher is None or not merge:
             return await send(inputs)
         return await self.batcher.submit(
             spec.name, inputs, outputs, max_batch=spec.max_batch_size, send=send
@@ -88,16 +89,24 @@ class Inference:
         state: State | None = None,
         *,
         timeout_s: float | None = None,
+        merge: bool = True,
     ) -> tuple[FloatArray, State]:
-        """Raw outputs for [n, samples] windows and, for stateful models, the next state."""
+        """Raw outputs for [n, samples] windows and, for stateful models, the next state.
+
+        ``merge``: let the micro-batcher merge these windows with other callers' (live
+        streams); a whole clip sends at once, since Triton's dynamic batcher merges
+        concurrent clips anyway and a lone clip should not wait for company."""
         timeout = _shorter(timeout_s, self.timeout_s)
         if spec.stateful:
-            return await self._run_stateful(spec, windows, state, timeout)
+            return await self._run_stateful(spec, windows, state, timeout, merge)
         step = spec.max_batch_size
-        parts = [windows[i : i + step] for i in range(0, windows.shape[0], step)]
         outputs = [spec.output_name]
+        if windows.shape[0] <= step:  # the usual case: no task to gather
+            result = await self._infer(spec, {"waveform": windows}, outputs, timeout, merge)
+            return result[spec.output_name].astype(np.float32, copy=False), {}
+        parts = [windows[i : i + step] for i in range(0, windows.shape[0], step)]
         results = await asyncio.gather(
-            *(self._infer(spec, {"waveform": p}, outputs, timeout) for p in parts)
+            *(self._infer(spec, {"waveform": p}, outputs, timeout, merge) for p in parts)
         )
         logits = np.concatenate([r[spec.output_name] for r in results], axis=0)
         return logits.astype(np.float32, copy=False), {}
@@ -108,20 +117,22 @@ class Inference:
         windows: FloatArray,
         state: State | None,
         timeout_s: float | None,
+        merge: bool = True,
     ) -> tuple[FloatArray, State]:
         current = state if state is not None else initial_state(spec)
         outputs = [spec.output_name, *(s.output_name for s in spec.states)]
         rows = []
         if spec.window_runs:
             for run in _runs(windows, spec.window_samples - spec.hop_samples, spec.window_runs):
-                result = await self._infer(spec, {"waveform": run, **current}, outputs, timeout_s)
+                run_inputs = {"waveform": run, **current}
+                result = await self._infer(spec, run_inputs, outputs, timeout_s, merge)
                 scores = result[spec.output_name]
                 rows.append(scores.reshape(scores.shape[1], -1))  # [1, n, labels] -> [n, labels]
                 current = {s.input_name: result[s.output_name] for s in spec.states}
             return np.concatenate(rows, axis=0).astype(np.float32, copy=False), current
         for i in range(windows.shape[0]):
             inputs: dict[str, FloatArray] = {"waveform": windows[i : i + 1], **current}
-            result = await self._infer(spec, inputs, outputs, timeout_s)
+            result = await self._infer(spec, inputs, outputs, timeout_s, merge)
             rows.append(result[spec.output_name])
             current = {s.input_name: result[s.output_name] for s in spec.states}
         return np.concatenate(rows, axis=0).astype(np.float32, copy=False), current
@@ -135,7 +146,7 @@ class Inference:
         timeout_s: float | None = None,
     ) -> ClipScores:
         """Scores of a clip's windows, per window and pooled."""
-        logits, _ = await self.run(spec, clip.windows, timeout_s=timeout_s)
+        logits, _ = await self.run(spec, clip.windows, timeout_s=timeout_s, merge=False)
         scores = activate(logits, activation or spec.activation)
         return ClipScores(
             scores=pool(scores, spec.aggregation),
