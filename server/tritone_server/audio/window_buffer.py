@@ -75,7 +75,12 @@ class WindowBuffer:
         last_end = first + (count - 1) * hop + length
         local = self._head + first - self._first
         if first >= self._first and last_end <= self.end:
-            span = self._buf[local : local + (count - 1) * hop + length]
-            view: Float32Array = np.lib.stride_tricks.sliding_window_view(span, length)[::hop]
+            step = self._buf.strides[0]
+            view: Float32Array = np.lib.stride_tricks.as_strided(
+                self._buf[local:],
+                shape=(count, length),
+                strides=(hop * step, step),
+                writeable=False,
+            )
             return view
         return np.stack([self.window(first + i * hop, length) for i in range(count)])

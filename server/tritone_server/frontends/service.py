@@ -74,16 +74,14 @@ def event_to_proto(event: StreamEvent) -> pb.StreamClassifyResponse:
     reply = pb.StreamClassifyResponse(
         frames_received=progress.frames_received, consumed_s=progress.consumed_s
     )
-    if isinstance(event, WindowEvent):
-        reply.window.CopyFrom(
-            pb.WindowResult(
-                index=event.index,
-                start_s=event.start_s,
-                end_s=event.end_s,
-                labels=label_scores(event.labels),
-                interim=event.interim,
-            )
-        )
+    if isinstance(event, WindowEvent):  # the most frequent event: filled in place, no copy
+        window = reply.window
+        window.index = event.index
+        window.start_s = event.start_s
+        window.end_s = event.end_s
+        window.interim = event.interim
+        for label, score in event.labels:
+            window.labels.add(label=label, score=score)
     elif isinstance(event, DetectionEvent):
         reply.detection.CopyFrom(
             pb.Detection(
@@ -197,10 +195,11 @@ class AudioClassificationService(pb_grpc.AudioClassificationServicer):
         model = stream.spec.name
         queue: asyncio.Queue[tuple[float, object]] = asyncio.Queue(maxsize=self.stream_queue_chunks)
         reader = asyncio.create_task(_read_audio(requests, queue))
+        queue_stage = self.metrics.stage_histogram("queue", model)
         try:
             while True:
                 queued_at, item = await queue.get()
-                self.metrics.latency.labels("queue", model).observe(time.perf_counter() - queued_at)
+                queue_stage.observe(time.perf_counter() - queued_at)
                 if item is _END:
                     break
                 if isinstance(item, BaseException):
