@@ -3,6 +3,12 @@
 A model takes part when its config carries Tritone's parameters (``task``, ``sample_rate``,
 ``window_samples``, ``hop_samples``, ``activation``, ``labels``); other models on a shared
 Triton are ignored with a log line.
+
+Optional parameters: ``context_samples``, ``min_samples``, ``aggregation``, ``description``,
+and ``window_runs`` for a stateful model that takes a run of n consecutive windows in one
+request: its ``waveform`` is then [batch, (window - hop) + n*hop] (dims [-1]), its score
+output [batch, n, labels] (dims [-1, labels]) and its state outputs the state after the
+run's last window; the value is the most windows the gateway puts in one request.
 """
 
 from __future__ import annotations
