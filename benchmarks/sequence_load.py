@@ -75,7 +75,7 @@ async def main() -> None:
         async with start_gateway(endpoints.grpc_url) as (target, pid):
             stats = triton_aio.InferenceServerClient(endpoints.grpc_url)
             async with tritone.AsyncClient(target, timeout=600) as client:
-                await client.classify(wav[:64_044], model=args.model)  # warm up
+                await client.classify(long_wav(0.1), model=args.model)  # warm up
                 entry0 = (await stats.get_inference_statistics(args.model, as_json=True))[
                     "model_stats"
                 ][0]
