@@ -13,12 +13,9 @@ import dataclasses
 import re
 from dataclasses import dataclass
 
-from tritone_server.audio.decode_pool import (
-    DecodePool,
-    prepare_encoded_async,
-    prepare_pcm_async,
-)
+from tritone_server.audio.decode_pool import DecodePool
 from tritone_server.audio.formats import AudioLimits, PcmFormat, PreparedAudio
+from tritone_server.audio.prepare import prepare_encoded_async, prepare_pcm_async
 from tritone_server.core.clips import frame_clip
 from tritone_server.core.inference import ClipScores, Inference
 from tritone_server.core.models import Activation, Catalogue, ModelSpec

@@ -16,13 +16,10 @@ import pytest
 import soundfile as sf
 
 from tritone_server.audio.decode import decode_encoded
-from tritone_server.audio.decode_pool import (
-    DecodePool,
-    prepare_encoded_async,
-    prepare_pcm_async,
-)
+from tritone_server.audio.decode_pool import DecodePool
 from tritone_server.audio.dsp import resample, to_mono
 from tritone_server.audio.formats import AudioLimits, PcmEncoding, PcmFormat
+from tritone_server.audio.prepare import prepare_encoded_async, prepare_pcm_async
 from tritone_server.audio.wav import plain_wav
 from tritone_server.errors import AudioError, AudioLimitError
 
