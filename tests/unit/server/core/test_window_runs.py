@@ -3,6 +3,8 @@ the same scores and states as window after window, in far fewer requests."""
 
 from __future__ import annotations
 
+import asyncio
+
 import numpy as np
 import numpy.typing as npt
 import pytest
@@ -68,3 +70,22 @@ async def test_a_stream_sends_one_request_per_chunk_and_carries_the_state() -> N
 def test_window_runs_needs_a_stateful_model() -> None:
     with pytest.raises(ModelConfigError, match="window_runs"):
         spec_from_config(config(window_runs=8), "1")
+
+
+async def test_runs_of_equal_length_from_many_streams_share_one_request() -> None:
+    from tritone_server.core.batching import MicroBatcher
+
+    c = config(stateful=True, window_runs=8)
+    spec = spec_from_config(c, "1")
+    backend = LevelsBackend([c])
+    inference = Inference(backend, batcher=MicroBatcher(max_delay_s=0.005))
+    # three streams, each with a run of three consecutive windows (hop 50, window 100)
+    audio = [np.full(200, level, dtype=np.float32) for level in (0.0, 0.1, 0.2)]
+    windows = [np.lib.stride_tricks.sliding_window_view(a, 100)[::50] for a in audio]
+    outs = await asyncio.gather(*(inference.run(spec, w) for w in windows))
+    assert [n for _, n in backend.calls] == [3]  # one request, three rows
+    assert backend.runs == [3]
+    for level, (scores, state) in zip((0, 1, 2), outs, strict=True):
+        assert scores.shape == (3, 4)
+        assert [int(row[:3].argmax()) for row in scores] == [level] * 3
+        assert state["state_in"].tolist() == [[3.0]]  # three windows each, own state
