@@ -63,6 +63,7 @@ class Inference:
         self.timeout_s = timeout_s
         self.metrics = metrics or Metrics()
         self.batcher = batcher
+        self._clips_in_flight: dict[str, int] = {}
 
     async def _infer(
         self,
@@ -94,8 +95,7 @@ class Inference:
         """Raw outputs for [n, samples] windows and, for stateful models, the next state.
 
         ``merge``: let the micro-batcher merge these windows with other callers' (live
-        streams); a whole clip sends at once, since Triton's dynamic batcher merges
-        concurrent clips anyway and a lone clip should not wait for company."""
+        streams, or clips while others are in flight); False sends at once."""
         timeout = _shorter(timeout_s, self.timeout_s)
         if spec.stateful:
             return await self._run_stateful(spec, windows, state, timeout, merge)
@@ -145,8 +145,17 @@ class Inference:
         *,
         timeout_s: float | None = None,
     ) -> ClipScores:
-        """Scores of a clip's windows, per window and pooled."""
-        logits, _ = await self.run(spec, clip.windows, timeout_s=timeout_s, merge=False)
+        """Scores of a clip's windows, per window and pooled.
+
+        A lone clip goes to Triton at once; while other clips of the model are in flight,
+        it may share a request with them (the micro-batcher), which saves a gRPC round
+        trip per clip when the gateway is busy and costs at most the batch delay then."""
+        busy = self._clips_in_flight.get(spec.name, 0) > 0
+        self._clips_in_flight[spec.name] = self._clips_in_flight.get(spec.name, 0) + 1
+        try:
+            logits, _ = await self.run(spec, clip.windows, timeout_s=timeout_s, merge=busy)
+        finally:
+            self._clips_in_flight[spec.name] -= 1
         scores = activate(logits, activation or spec.activation)
         return ClipScores(
             scores=pool(scores, spec.aggregation),

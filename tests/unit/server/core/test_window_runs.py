@@ -4,6 +4,7 @@ the same scores and states as window after window, in far fewer requests."""
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -89,3 +90,30 @@ async def test_runs_of_equal_length_from_many_streams_share_one_request() -> Non
         assert scores.shape == (3, 4)
         assert [int(row[:3].argmax()) for row in scores] == [level] * 3
         assert state["state_in"].tolist() == [[3.0]]  # three windows each, own state
+
+
+async def test_a_lone_clip_goes_at_once_and_concurrent_clips_share_requests() -> None:
+    from tritone_server.core.batching import MicroBatcher
+
+    class SlowBackend(LevelsBackend):
+        """Answers after a moment, as Triton does, so clips overlap."""
+
+        async def infer(self, *args: Any, **kwargs: Any) -> dict[str, npt.NDArray[np.float32]]:
+            await asyncio.sleep(0.01)
+            return await super().infer(*args, **kwargs)
+
+    c = config(window=100, hop=50)
+    spec = spec_from_config(c, "1")
+    backend = SlowBackend([c])
+    # a delay no test would wait for: a lone clip must not wait for it
+    inference = Inference(backend, batcher=MicroBatcher(max_delay_s=30.0))
+    clip = frame_clip(spec, np.full(100, 0.1, dtype=np.float32))  # one window
+    alone = await asyncio.wait_for(inference.classify_clip(spec, clip), 5)
+    assert int(alone.scores.argmax()) == 1 and backend.calls == [("levels", 1)]
+    backend.calls.clear()
+    # five at once: the first goes alone, the four others (busy) fill one batch of 4
+    many = await asyncio.wait_for(
+        asyncio.gather(*(inference.classify_clip(spec, clip) for _ in range(5))), 5
+    )
+    assert all(int(m.scores.argmax()) == 1 for m in many)
+    assert sorted(n for _, n in backend.calls) == [1, 4]
