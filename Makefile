@@ -68,8 +68,12 @@ models: install
 	$(PY) -m recipes.speech_commands.train
 	$(PY) -m recipes.speech_commands.build
 
-bench: install
-	$(PY) benchmarks/stream_load.py --streams 50 200 500 --batch-delay-ms 0 2
+# Each benchmark starts its own local Triton and gateway and appends its figures, the command
+# and the machine to benchmarks/results.md, with the targets of issue 15 it missed.
+bench: install system-packages
+	$(PY) benchmarks/unary_load.py --seconds 3
+	$(PY) benchmarks/stream_load.py --streams 100 500 --seconds 10
+	$(PY) benchmarks/sequence_load.py --minutes 10
 
 clean:
 	rm -rf $(VENV) client_sdk/tritone/_proto/*_pb2*.py* build *.egg-info

@@ -4,17 +4,22 @@ The source is Silero VAD, silero-vad==6.2.3 from PyPI (MIT): the 16 kHz core net
 (`_model`) inside its `silero_vad/data/silero_vad.jit`. Its weights are copied into
 `SileroVadCore`, a module written here with the Tritone model contract:
 
-    forward(waveform FP32 [B, 576], state_in FP32 [B, 2, 128])
-        -> (logits FP32 [B, 1], state_out FP32 [B, 2, 128])
+    forward(waveform FP32 [B, 64 + n*512], state_in FP32 [B, 2, 128])
+        -> (logits FP32 [B, n, 1], state_out FP32 [B, 2, 128])
 
-A window is 64 samples of context (the end of the previous hop; zeros at the start of a
-stream) and 512 new samples at 16 kHz, exactly what silero-vad's own wrapper feeds its core.
+The waveform is a run of n consecutive windows (n >= 1): window k is
+waveform[:, k*512 : k*512 + 576], 64 samples of context (the end of the previous hop; zeros
+at the start of a stream) and 512 new samples at 16 kHz, exactly what silero-vad's own
+wrapper feeds its core. The network's convolutions see all n windows as one batch; only the
+LSTM cell loops over them inside the model, so a clip or a stream chunk of many hops costs
+one Triton request, not one per window (config parameter `window_runs`: the most windows
+the gateway puts in one request).
 The state is the LSTM cell's (h, c), batch-first (silero keeps it as [2, B, 128]). `logits`
 is the pre-sigmoid speech logit: silero's core ends in a sigmoid averaged over one frame,
 so sigmoid(logits) is its speech probability and the config says activation "sigmoid".
 
-The recipe then checks parity: it runs the written model.pt window by window with the state
-carried, as the gateway does (64 zeros before the stream), and compares sigmoid(logits)
+The recipe then checks parity: it runs the written model.pt in runs of windows with the
+state carried, as the gateway does (64 zeros before the stream), and compares sigmoid(logits)
 with silero-vad's own `model(chunk, 16000)` probabilities on the real recordings of
 Debian's pocketsphinx-testdata and on generated silence and noise. The largest differences
 are printed and written into the model card; above 1e-4 the recipe fails.
@@ -50,6 +55,7 @@ CONTEXT_SAMPLES = 64
 WINDOW_SAMPLES = CONTEXT_SAMPLES + HOP_SAMPLES
 STATE_SHAPE = (2, 128)
 MAX_BATCH_SIZE = 64
+RUN_WINDOWS = 2048  # the most windows per request (about 4 MiB of waveform)
 LABELS = ["speech"]
 TOLERANCE = 1e-4
 TESTDATA_DIR = Path("/usr/share/pocketsphinx/test/data")
@@ -112,35 +118,52 @@ class SileroVadCore(nn.Module):
         self.head_weight = nn.Parameter(torch.zeros(1, 128, 1))
         self.head_bias = nn.Parameter(torch.zeros(1))
         self.window_samples = WINDOW_SAMPLES
+        self.hop_samples = HOP_SAMPLES
         self.stft_pad = STFT_PAD
         self.stft_hop = STFT_HOP
         self.stft_bins = STFT_BINS
 
     def forward(self, waveform: Tensor, state_in: Tensor) -> tuple[Tensor, Tensor]:
-        if waveform.dim() != 2 or waveform.shape[1] != self.window_samples:
+        context = self.window_samples - self.hop_samples
+        if (
+            waveform.dim() != 2
+            or waveform.shape[1] < self.window_samples
+            or (waveform.shape[1] - context) % self.hop_samples != 0
+        ):
             raise ValueError(
-                f"waveform must be [batch, {self.window_samples}], got {list(waveform.shape)}"
+                f"waveform must be [batch, {context} + n*{self.hop_samples}] (n >= 1 windows), "
+                f"got {list(waveform.shape)}"
             )
         if state_in.dim() != 3 or state_in.shape[1] != 2 or state_in.shape[2] != 128:
             raise ValueError(f"state_in must be [batch, 2, 128], got {list(state_in.shape)}")
-        x = waveform.to(torch.float32).unsqueeze(1)
+        batch = waveform.shape[0]
+        windows = waveform.to(torch.float32).unfold(1, self.window_samples, self.hop_samples)
+        n = windows.shape[1]
+        x = windows.reshape(batch * n, 1, self.window_samples)
         x = nn.functional.pad(x, [0, self.stft_pad], mode="reflect")
         spectrum = nn.functional.conv1d(x, self.stft_basis, stride=self.stft_hop)
         real = spectrum[:, : self.stft_bins, :]
         imag = spectrum[:, self.stft_bins :, :]
         magnitude = torch.sqrt(real.pow(2) + imag.pow(2))
-        features = self.encoder(magnitude).squeeze(-1)  # [B, 128]: one frame per window
+        # [B*n, 128] -> [B, n, 128]: one frame per window, every window at once
+        features = self.encoder(magnitude).squeeze(-1).reshape(batch, n, 128)
         state = state_in.to(torch.float32)
-        h, c = torch.lstm_cell(
-            features,
-            [state[:, 0, :], state[:, 1, :]],
-            self.lstm_weight_ih,
-            self.lstm_weight_hh,
-            self.lstm_bias_ih,
-            self.lstm_bias_hh,
-        )
-        logits = nn.functional.conv1d(torch.relu(h).unsqueeze(-1), self.head_weight, self.head_bias)
-        return logits.squeeze(-1), torch.stack([h, c], dim=1)  # [B, 1], [B, 2, 128]
+        h = state[:, 0, :]
+        c = state[:, 1, :]
+        hidden: list[Tensor] = []
+        for k in range(n):  # the recurrence is the only loop
+            h, c = torch.lstm_cell(
+                features[:, k, :],
+                [h, c],
+                self.lstm_weight_ih,
+                self.lstm_weight_hh,
+                self.lstm_bias_ih,
+                self.lstm_bias_hh,
+            )
+            hidden.append(h)
+        hs = torch.stack(hidden, dim=1).reshape(batch * n, 128, 1)
+        logits = nn.functional.conv1d(torch.relu(hs), self.head_weight, self.head_bias)
+        return logits.reshape(batch, n, 1), torch.stack([h, c], dim=1)  # [B, n, 1], [B, 2, 128]
 
 
 # Where each tensor of SileroVadCore comes from in silero's `_model`.
@@ -245,21 +268,26 @@ def gateway_windows(audio: FloatArray) -> FloatArray:
 
 
 def model_probabilities(
-    model: Callable[[Tensor, Tensor], tuple[Tensor, Tensor]], streams: list[FloatArray]
+    model: Callable[[Tensor, Tensor], tuple[Tensor, Tensor]],
+    streams: list[FloatArray],
+    run_windows: int = RUN_WINDOWS,
 ) -> list[FloatArray]:
-    """Run several streams side by side as one batch, window by window, carrying the state
-    from zeros; return sigmoid(logits) of each stream's windows."""
+    """Run several streams side by side as one batch, as the gateway does: runs of up to
+    `run_windows` consecutive windows per call, the state carried from zeros; return
+    sigmoid(logits) of each stream's windows."""
     per_stream = [gateway_windows(a) for a in streams]
     longest = max(w.shape[0] for w in per_stream)
-    batch = np.zeros((len(streams), longest, WINDOW_SAMPLES), dtype=np.float32)
-    for i, w in enumerate(per_stream):
-        batch[i, : w.shape[0]] = w
+    padded = np.zeros((len(streams), CONTEXT_SAMPLES + longest * HOP_SAMPLES), dtype=np.float32)
+    for i, audio in enumerate(streams):
+        padded[i, CONTEXT_SAMPLES : CONTEXT_SAMPLES + audio.shape[0]] = audio
     state = torch.zeros(len(streams), *STATE_SHAPE)
     probs = np.zeros((len(streams), longest), dtype=np.float32)
     with torch.inference_mode():
-        for k in range(longest):
-            logits, state = model(torch.from_numpy(batch[:, k]), state)
-            probs[:, k] = torch.sigmoid(logits[:, 0]).numpy()
+        for k in range(0, longest, run_windows):
+            n = min(run_windows, longest - k)
+            run = padded[:, k * HOP_SAMPLES : k * HOP_SAMPLES + CONTEXT_SAMPLES + n * HOP_SAMPLES]
+            logits, state = model(torch.from_numpy(np.ascontiguousarray(run)), state)
+            probs[:, k : k + n] = torch.sigmoid(logits[:, :, 0]).numpy()
     return [probs[i, : w.shape[0]] for i, w in enumerate(per_stream)]
 
 
@@ -339,9 +367,9 @@ def parity(model_path: Path) -> list[ParityRow]:
 def config_pbtxt() -> str:
     return render_config(
         MODEL_NAME,
-        inputs=[TensorConfig("waveform", (WINDOW_SAMPLES,)), TensorConfig("state_in", STATE_SHAPE)],
+        inputs=[TensorConfig("waveform", (-1,)), TensorConfig("state_in", STATE_SHAPE)],
         outputs=[
-            TensorConfig("logits", (len(LABELS),), label_file=True),
+            TensorConfig("logits", (-1, len(LABELS)), label_file=True),
             TensorConfig("state_out", STATE_SHAPE),
         ],
         parameters={
@@ -350,6 +378,7 @@ def config_pbtxt() -> str:
             "window_samples": str(WINDOW_SAMPLES),
             "hop_samples": str(HOP_SAMPLES),
             "context_samples": str(CONTEXT_SAMPLES),
+            "window_runs": str(RUN_WINDOWS),
             "activation": "sigmoid",
             "aggregation": "max",
             "description": DESCRIPTION,
@@ -375,15 +404,20 @@ state carried by the gateway between a stream's windows.
 
 - Task: voice-activity, one label `speech` (labels.txt), activation sigmoid, aggregation
   max (a clip's score is its most speech-like window).
-- Input `waveform`: FP32 [batch, {WINDOW_SAMPLES}], mono, {SAMPLE_RATE} Hz: {CONTEXT_SAMPLES}
-  samples of context (the end of the previous window; zeros at the start of a stream), then
-  {HOP_SAMPLES} new samples. The config says `window_samples` {WINDOW_SAMPLES}, `hop_samples`
-  {HOP_SAMPLES} and `context_samples` {CONTEXT_SAMPLES}, so the gateway puts {CONTEXT_SAMPLES}
-  zeros before the audio and sends windows `{windows}`.
-- Input `state_in`: FP32 [batch, 2, 128], the LSTM cell's (h, c); zeros for a new stream.
-- Output `logits`: FP32 [batch, 1], the pre-sigmoid speech logit; sigmoid(logits) is
-  silero's speech probability.
-- Output `state_out`: FP32 [batch, 2, 128], `state_in` for the stream's next window.
+- Input `waveform`: FP32 [batch, {CONTEXT_SAMPLES} + n*{HOP_SAMPLES}], mono, {SAMPLE_RATE} Hz: a
+  run of n >= 1 consecutive windows of {WINDOW_SAMPLES} samples, window k being
+  `waveform[:, k*{HOP_SAMPLES} : k*{HOP_SAMPLES}+{WINDOW_SAMPLES}]`: {CONTEXT_SAMPLES} samples of
+  context (the end of the previous window; zeros at the start of a stream), then {HOP_SAMPLES}
+  new samples. The config says `window_samples` {WINDOW_SAMPLES}, `hop_samples` {HOP_SAMPLES},
+  `context_samples` {CONTEXT_SAMPLES} and `window_runs` {RUN_WINDOWS}, so the gateway puts
+  {CONTEXT_SAMPLES} zeros before the audio, cuts windows `{windows}`, and sends up to
+  {RUN_WINDOWS} consecutive ones in one request.
+- Input `state_in`: FP32 [batch, 2, 128], the LSTM cell's (h, c) before the run; zeros for a
+  new stream.
+- Output `logits`: FP32 [batch, n, 1], the pre-sigmoid speech logit of each window;
+  sigmoid(logits) is silero's speech probability.
+- Output `state_out`: FP32 [batch, 2, 128], the state after the run's last window: `state_in`
+  for the stream's next run.
 
 Window k of a stream covers samples [k*{HOP_SAMPLES}, (k+1)*{HOP_SAMPLES}) of the audio and is
 silero's chunk k. silero-vad's `get_speech_timestamps` and `VADIterator` read these same
@@ -394,16 +428,17 @@ probabilities, so their thresholds (0.5 to start speech, 0.35 to end it) carry o
 This is Silero's 16 kHz network, unchanged. The window is reflected by {STFT_PAD} samples at
 its end. A fixed STFT basis (a strided convolution: {STFT_FILTER}-sample frames every
 {STFT_HOP} samples) gives {STFT_BINS} magnitude bins over 4 frames. Four Conv1d+ReLU blocks
-(strides 1, 2, 2, 1) reduce them to one 128-d frame. An LSTM cell (hidden size 128) updates
-the state, and ReLU and a 1x1 convolution give the logit. Silero's own wrapper averages the
-sigmoid over that single frame, so the logit is exact. The module is `SileroVadCore` in the
-recipe, written for Tritone; only the weights come from silero. The graph names no device,
-so Triton runs it on GPU or CPU.
+(strides 1, 2, 2, 1) reduce them to one 128-d frame. These run on all the windows of a run
+at once. An LSTM cell (hidden size 128) then updates the state window after window (the one
+loop inside the model), and ReLU and a 1x1 convolution give the logits. Silero's own
+wrapper averages the sigmoid over that single frame, so the logit is exact. The module is
+`SileroVadCore` in the recipe, written for Tritone; only the weights come from silero. The
+graph names no device, so Triton runs it on GPU or CPU.
 
 ## Parity with silero-vad
 
-The check runs `model.pt` window by window with the state carried, exactly as the gateway
-runs it, with all the signals side by side in one batch. It compares the result with
+The check runs `model.pt` in runs of up to {RUN_WINDOWS} windows with the state carried,
+as the gateway runs it, with all the signals side by side in one batch. It compares the result with
 silero-vad's own `model(chunk, 16000)` calls over the same audio (the loop of its
 `get_speech_timestamps`, with the last chunk zero-padded). The recordings are real human
 speech from Debian's pocketsphinx-testdata (`{TESTDATA_DIR}`); the noise is seeded. The
@@ -451,13 +486,17 @@ def build(repository: Path) -> tuple[Path, str]:
 
 
 def self_check(model_path: Path) -> None:
-    """model.pt loads on CPU, runs batches of 1 and 4, and its graph names no device."""
+    """model.pt loads on CPU, runs batches of runs of windows, and its graph names no device."""
     with _torchscript_allowed():
         module = torch.jit.load(str(model_path), map_location="cpu")  # type: ignore[no-untyped-call]
-    for batch in (1, 4):
+    for batch, windows in ((1, 1), (4, 1), (1, 7), (3, 5)):
+        length = CONTEXT_SAMPLES + windows * HOP_SAMPLES
         with torch.inference_mode():
-            logits, state = module(torch.zeros(batch, WINDOW_SAMPLES), torch.zeros(batch, 2, 128))
-        if tuple(logits.shape) != (batch, 1) or tuple(state.shape) != (batch, *STATE_SHAPE):
+            logits, state = module(torch.zeros(batch, length), torch.zeros(batch, 2, 128))
+        if tuple(logits.shape) != (batch, windows, 1) or tuple(state.shape) != (
+            batch,
+            *STATE_SHAPE,
+        ):
             raise RuntimeError(f"batch {batch}: shapes {logits.shape}, {state.shape}")
     pinned = device_constants(module)
     if pinned:

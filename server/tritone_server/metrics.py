@@ -33,6 +33,7 @@ CONTENT_TYPE = CONTENT_TYPE_LATEST
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        self._stages: dict[tuple[str, str], Histogram] = {}
         r = self.registry
         self.requests = Counter(
             "tritone_requests",
@@ -83,19 +84,27 @@ class Metrics:
         # process_resident_memory_bytes and friends, for leak checks from outside
         ProcessCollector(registry=r)
 
+    def stage_histogram(self, stage: str, model: str) -> Histogram:
+        """The latency histogram of one stage and model (looked up once, then cached)."""
+        key = (stage, model)
+        child = self._stages.get(key)
+        if child is None:
+            child = self._stages[key] = self.latency.labels(stage, model)
+        return child
+
     @contextmanager
     def stage(self, stage: str, model: str) -> Iterator[None]:
         started = time.perf_counter()
         try:
             yield
         finally:
-            self.latency.labels(stage, model).observe(time.perf_counter() - started)
+            self.stage_histogram(stage, model).observe(time.perf_counter() - started)
 
     def record_request(self, rpc: str, model: str, code: str, seconds: float) -> None:
         self.requests.labels(rpc, model, code).inc()
         if code != "OK":
             self.errors.labels(rpc, model, code).inc()
-        self.latency.labels("total", model).observe(seconds)
+        self.stage_histogram("total", model).observe(seconds)
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

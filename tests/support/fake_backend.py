@@ -19,6 +19,7 @@ def config(
     rate: int = 1000,
     stateful: bool = False,
     activation: str = "none",
+    window_runs: int = 0,
 ) -> dict[str, Any]:
     """A Triton model config (JSON form) as get_model_config returns it."""
     inputs = [{"name": "waveform", "data_type": "TYPE_FP32", "dims": ["-1"]}]
@@ -34,6 +35,9 @@ def config(
         "activation": activation,
         "labels": '["zero", "one", "two", "three"]',
     }
+    if window_runs:
+        params["window_runs"] = str(window_runs)
+        outputs[0]["dims"] = ["-1", str(len(LABELS))]
     return {
         "name": name,
         "max_batch_size": 4,
@@ -54,6 +58,7 @@ class LevelsBackend:
         self.configs = list(configs)
         self.calls: list[tuple[str, int]] = []
         self.loaded: list[str] = []
+        self.runs: list[int] = []  # windows per request of a model taking runs
 
     async def infer(
         self,
@@ -67,6 +72,8 @@ class LevelsBackend:
         self.calls.append((model, windows.shape[0]))
         config = next(c for c in self.configs if c["name"] == model)
         assert windows.shape[0] <= config["max_batch_size"]
+        if "window_runs" in config["parameters"]:
+            return self._runs(config, inputs, outputs)
         levels = np.clip(np.rint(windows.mean(axis=1) * 10), 0, len(LABELS) - 1).astype(int)
         logits = np.zeros((windows.shape[0], len(LABELS)), dtype=np.float32)
         logits[np.arange(windows.shape[0]), levels] = 10.0
@@ -75,6 +82,34 @@ class LevelsBackend:
             state = inputs["state_in"] + 1
             result["state_out"] = state.astype(np.float32)
             logits[:, -1] = state[:, 0]
+        return {name: result[name] for name in outputs}
+
+    def _runs(
+        self,
+        config: dict[str, Any],
+        inputs: Mapping[str, npt.NDArray[np.float32]],
+        outputs: Sequence[str],
+    ) -> dict[str, npt.NDArray[np.float32]]:
+        """A model taking runs: [B, (window - hop) + n*hop] -> [B, n, labels], the state
+        advanced once per window."""
+        params = {
+            k: int(v["string_value"])
+            for k, v in config["parameters"].items()
+            if k in ("window_samples", "hop_samples", "window_runs")
+        }
+        window, hop = params["window_samples"], params["hop_samples"]
+        waveform = inputs["waveform"]
+        n, rest = divmod(waveform.shape[1] - (window - hop), hop)
+        assert rest == 0 and 1 <= n <= params["window_runs"], waveform.shape
+        self.runs.append(n)
+        view = np.lib.stride_tricks.sliding_window_view(waveform, window, axis=1)[:, ::hop]
+        levels = np.clip(np.rint(view.mean(axis=2) * 10), 0, len(LABELS) - 1).astype(int)
+        logits = np.zeros((waveform.shape[0], n, len(LABELS)), dtype=np.float32)
+        for b in range(waveform.shape[0]):
+            logits[b, np.arange(n), levels[b]] = 10.0
+        state = inputs["state_in"]
+        logits[:, :, -1] = state[:, :1] + np.arange(1, n + 1, dtype=np.float32)
+        result = {"logits": logits, "state_out": (state + n).astype(np.float32)}
         return {name: result[name] for name in outputs}
 
     async def model_configs(self) -> list[tuple[dict[str, Any], str, bool]]:

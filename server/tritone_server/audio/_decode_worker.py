@@ -5,12 +5,20 @@ A worker owns one end of a socket pair and loops: receive a job, decode it with
 big-endian length, then the payload):
 
     worker -> parent   JSON {"ready": true}   once, when it has imported what it needs
-    parent -> worker   JSON {"limits": {...AudioLimits fields}, "fault": (tests only)}
+    parent -> worker   JSON {"limits": {...AudioLimits fields}, "to_rate": R or null,
+                             "fault": (tests only)}
                        then the encoded file bytes
     worker -> parent   JSON {"accepted": true}   once the whole job has arrived, then
-                       JSON {"ok": true, "frames": F, "channels": C, "sample_rate": R}
+                       JSON {"ok": true, "frames": F, "channels": C, "sample_rate": R,
+                             "input_frames": F0, "input_channels": C0,
+                             "input_sample_rate": R0}
                        then F * C little-endian float32 samples, interleaved
                   or   JSON {"ok": false, "message": "...", "limit": "duration" | null}
+
+With "to_rate" the worker also downmixes to mono and resamples to that rate (C is then 1 and
+R is "to_rate"), so the audio is prepared once, off the gateway's loop, and a clip crosses
+the process boundary at the model's rate in one channel. Without it, F0, C0, R0 equal F, C,
+R.
 
 The parent never unpickles what a worker sends: a worker parses untrusted files, so its
 replies are treated as untrusted too (JSON, sizes checked against the limits).
@@ -28,6 +36,7 @@ import time
 from typing import Any, Final
 
 from tritone_server.audio.decode import decode_encoded
+from tritone_server.audio.dsp import resample, to_mono
 from tritone_server.audio.formats import AudioLimits
 from tritone_server.errors import AudioError, AudioLimitError
 
@@ -182,13 +191,25 @@ def worker_main(sock: socket.socket) -> None:
                     "limit": None,
                 }
             else:
-                samples = audio.samples.astype("<f4", copy=False)
                 reply = {
                     "ok": True,
-                    "frames": audio.frames,
-                    "channels": audio.channels,
-                    "sample_rate": audio.sample_rate,
+                    "input_frames": audio.frames,
+                    "input_channels": audio.channels,
+                    "input_sample_rate": audio.sample_rate,
                 }
+                to_rate = header.get("to_rate")
+                if isinstance(to_rate, int) and to_rate > 0:
+                    mono = resample(to_mono(audio.samples), audio.sample_rate, to_rate)
+                    samples = mono.astype("<f4", copy=False).reshape(-1, 1)
+                    rate = to_rate
+                else:
+                    samples = audio.samples.astype("<f4", copy=False)
+                    rate = audio.sample_rate
+                reply.update(
+                    frames=int(samples.shape[0]),
+                    channels=int(samples.shape[1]),
+                    sample_rate=rate,
+                )
                 del audio
             del data
             try:

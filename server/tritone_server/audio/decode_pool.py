@@ -22,7 +22,14 @@ import numpy as np
 
 from tritone_server.audio import _decode_worker as _wire
 from tritone_server.audio.decode import HINT, decode_encoded, sniff
-from tritone_server.audio.formats import AudioLimits, Bytes, DecodedAudio, Float32Array, nbytes
+from tritone_server.audio.formats import (
+    AudioLimits,
+    Bytes,
+    DecodedAudio,
+    Float32Array,
+    PreparedAudio,
+    nbytes,
+)
 from tritone_server.errors import AudioError, AudioLimitError, LimitExceeded
 
 __all__ = ["DecodePool", "decode_encoded_async"]
@@ -197,6 +204,26 @@ class DecodePool:
 
     async def decode(self, data: Bytes, limits: AudioLimits | None = None) -> DecodedAudio:
         """Decode `data` in a worker process under `limits` (the pool's by default)."""
+        samples, reply = await self._job(data, limits, None)
+        return DecodedAudio(samples, int(reply["sample_rate"]))  # type: ignore[call-overload]
+
+    async def prepare(
+        self, data: Bytes, to_rate: int, limits: AudioLimits | None = None
+    ) -> PreparedAudio:
+        """Decode `data` in a worker and have it downmix to mono and resample to `to_rate`
+        there: one preparation, off the gateway's loop, and 1/channels of the bytes back."""
+        samples, reply = await self._job(data, limits, to_rate)
+        return PreparedAudio(
+            samples.reshape(-1),
+            to_rate,
+            input_frames=int(reply["input_frames"]),  # type: ignore[call-overload]
+            input_sample_rate=int(reply["input_sample_rate"]),  # type: ignore[call-overload]
+            input_channels=int(reply["input_channels"]),  # type: ignore[call-overload]
+        )
+
+    async def _job(
+        self, data: Bytes, limits: AudioLimits | None, to_rate: int | None
+    ) -> tuple[Float32Array, dict[str, object]]:
         if self._state != "open":
             raise RuntimeError("the DecodePool is not running; use it with 'async with'")
         limits = limits or self._limits
@@ -229,7 +256,7 @@ class DecodePool:
             self._busy.add(worker)
             ok = False
             try:
-                result = await self._run(worker, data, limits)
+                result = await self._run(worker, data, limits, to_rate)
                 ok = True
                 return result
             except _WorkerGone:
@@ -252,13 +279,15 @@ class DecodePool:
     async def _stop(worker: _Worker, *, kill: bool) -> None:
         await asyncio.to_thread(worker.stop, kill=kill)
 
-    async def _run(self, worker: _Worker, data: Bytes, limits: AudioLimits) -> DecodedAudio:
+    async def _run(
+        self, worker: _Worker, data: Bytes, limits: AudioLimits, to_rate: int | None
+    ) -> tuple[Float32Array, dict[str, object]]:
         loop = asyncio.get_running_loop()
         sock = worker.sock
         accepted = False
         try:
             async with asyncio.timeout(limits.decode_timeout_s):
-                job: dict[str, object] = {"limits": dataclasses.asdict(limits)}
+                job: dict[str, object] = {"limits": dataclasses.asdict(limits), "to_rate": to_rate}
                 if self._fault is not None:
                     job["fault"] = self._fault
                 header = json.dumps(job).encode()
@@ -275,12 +304,12 @@ class DecodePool:
                 if limit is not None:
                     raise AudioLimitError(message, limit=str(limit))
                 raise AudioError(message)
-            samples = _empty_for_reply(reply, limits)
+            samples = _empty_for_reply(reply, limits, to_rate)
             async with asyncio.timeout(limits.decode_timeout_s + _TRANSFER_GRACE_S):
                 await _wire.arecv_payload_into(loop, sock, samples.data.cast("B"))
             if sys.byteorder != "little":
                 samples.byteswap(inplace=True)
-            return DecodedAudio(samples, int(reply["sample_rate"]))
+            return samples, reply
         except TimeoutError:
             worker.kill()
             _log.warning(
@@ -374,14 +403,28 @@ def _lost(exc: AudioError) -> AudioError:
     return exc
 
 
-def _empty_for_reply(reply: dict[str, object], limits: AudioLimits) -> Float32Array:
-    """Check a worker's success header against the limits; allocate the array it announces."""
+def _empty_for_reply(
+    reply: dict[str, object], limits: AudioLimits, to_rate: int | None
+) -> Float32Array:
+    """Check a worker's success header against the limits and what was asked; allocate the
+    array it announces."""
     frames, channels, rate = reply.get("frames"), reply.get("channels"), reply.get("sample_rate")
     if not (isinstance(frames, int) and isinstance(channels, int) and isinstance(rate, int)):
         raise _wire.ProtocolError("malformed reply header")
-    if frames < 1 or not 1 <= channels <= limits.max_channels or rate <= 0:
+    source = [reply.get(k) for k in ("input_frames", "input_channels", "input_sample_rate")]
+    if not all(isinstance(v, int) and v >= 1 for v in source):
+        raise _wire.ProtocolError("malformed reply header")
+    if to_rate is not None and (channels != 1 or rate != to_rate):
+        raise _wire.ProtocolError("reply not prepared as asked")
+    # resampling a very short clip may leave no samples; a plain decode always has some
+    least = 0 if to_rate is not None else 1
+    if frames < least or not 1 <= channels <= limits.max_channels or rate <= 0:
         raise _wire.ProtocolError("reply header out of range")
-    if frames * channels * 4 > limits.max_decoded_bytes or frames > limits.max_duration_s * rate:
+    # prepared audio is bounded by the duration (one sample of slack: a resampler rounds
+    # the length up); a plain decode by the decoded bytes too
+    too_long = frames > limits.max_duration_s * rate + (1 if to_rate is not None else 0)
+    too_big = to_rate is None and frames * channels * 4 > limits.max_decoded_bytes
+    if too_long or too_big:
         raise _wire.ProtocolError("reply larger than the limits")
     return np.empty((frames, channels), dtype=np.float32)
 

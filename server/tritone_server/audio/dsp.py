@@ -157,6 +157,14 @@ def frame_windows(mono: Float32Array, window: int, hop: int) -> tuple[Float32Arr
         out: Float32Array = np.zeros((1, window), dtype=np.float32)
         out[0, :n] = x
         return out, starts
-    view = np.lib.stride_tricks.sliding_window_view(x, window)
-    windows: Float32Array = view[np.asarray(starts, dtype=np.intp)]
-    return windows, starts
+    # Regular windows as one strided view (sliding_window_view's checks cost more than the
+    # copy for a short clip), copied once; the last window may be set back to the clip's end.
+    regular = len(starts) if starts[-1] % hop == 0 else len(starts) - 1
+    out = np.empty((len(starts), window), dtype=np.float32)
+    step = x.strides[0]
+    out[:regular] = np.lib.stride_tricks.as_strided(
+        x, shape=(regular, window), strides=(hop * step, step), writeable=False
+    )
+    if regular < len(starts):
+        out[regular] = x[starts[-1] :]
+    return out, starts

@@ -27,8 +27,10 @@ __all__ = [
     "PcmEncoding",
     "PcmFormat",
     "PcmFramer",
+    "PreparedAudio",
     "nbytes",
     "pcm_to_float",
+    "pcm_to_mono",
 ]
 
 Float32Array: TypeAlias = npt.NDArray[np.float32]
@@ -198,6 +200,23 @@ class DecodedAudio:
         return self.frames / self.sample_rate
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class PreparedAudio:
+    """A clip ready for a model: mono float32 at the model's rate, and what was received."""
+
+    samples: Float32Array
+    """[n] mono float32 at `sample_rate`."""
+    sample_rate: int
+    input_frames: int
+    input_sample_rate: int
+    input_channels: int
+
+    @property
+    def duration_s(self) -> float:
+        """Length of the audio as received."""
+        return self.input_frames / self.input_sample_rate
+
+
 # --------------------------------------------------------------------------------------------
 # Raw PCM
 # --------------------------------------------------------------------------------------------
@@ -242,8 +261,7 @@ def _check_finite(raw: npt.NDArray[Any]) -> None:
         )
 
 
-def pcm_to_float(data: Bytes, fmt: PcmFormat, limits: AudioLimits) -> DecodedAudio:
-    """Convert a whole raw PCM clip to float32 [frames, channels] (s16 scaled by 1/32768)."""
+def _checked_frames(data: Bytes, fmt: PcmFormat, limits: AudioLimits) -> int:
     fmt.validate(limits)
     size = nbytes(data)
     limits.check_encoded_size(size, "raw audio")
@@ -255,7 +273,20 @@ def pcm_to_float(data: Bytes, fmt: PcmFormat, limits: AudioLimits) -> DecodedAud
             f"frames ({rest} bytes left over)"
         )
     limits.check_frames(frames, fmt.sample_rate, fmt.channels, declared=False)
+    return frames
+
+
+def pcm_to_float(data: Bytes, fmt: PcmFormat, limits: AudioLimits) -> DecodedAudio:
+    """Convert a whole raw PCM clip to float32 [frames, channels] (s16 scaled by 1/32768)."""
+    frames = _checked_frames(data, fmt, limits)
     return DecodedAudio(_pcm_frames(data, frames, fmt), fmt.sample_rate)
+
+
+def pcm_to_mono(data: Bytes, fmt: PcmFormat, limits: AudioLimits) -> Float32Array:
+    """A whole raw PCM clip as mono float32 [frames] in one pass (the same checks and the
+    same values as `dsp.to_mono(pcm_to_float(...).samples)`)."""
+    frames = _checked_frames(data, fmt, limits)
+    return _pcm_mono(data, frames, fmt)
 
 
 class PcmFramer:

@@ -1,7 +1,9 @@
 """The one core behind both skins: gRPC (frontends.service) and HTTP (frontends.http).
 
-It resolves the model, checks options, decodes the untrusted audio, classifies and ranks.
-The skins only translate their wire format to these calls and the results back.
+It resolves the model, checks options, prepares the untrusted audio once (decoded, mono, at
+the model's rate), cuts it into windows, classifies and ranks, and keeps the metrics of
+clips and streams alike. The skins only translate their wire format to these calls and the
+results back; they ask it for models too.
 """
 
 from __future__ import annotations
@@ -11,12 +13,14 @@ import dataclasses
 import re
 from dataclasses import dataclass
 
-from tritone_server.audio.decode_pool import DecodePool, decode_encoded_async
-from tritone_server.audio.formats import AudioLimits, DecodedAudio, PcmFormat, pcm_to_float
+from tritone_server.audio.decode_pool import DecodePool
+from tritone_server.audio.formats import AudioLimits, PcmFormat, PreparedAudio
+from tritone_server.audio.prepare import prepare_encoded_async, prepare_pcm_async
+from tritone_server.core.clips import frame_clip
 from tritone_server.core.inference import ClipScores, Inference
 from tritone_server.core.models import Activation, Catalogue, ModelSpec
 from tritone_server.core.scoring import FloatArray, top_k
-from tritone_server.core.streams import LiveStream, StreamOptions
+from tritone_server.core.streams import LiveStream, StreamEvent, StreamOptions, SummaryEvent
 from tritone_server.errors import InvalidRequest
 from tritone_server.metrics import Metrics, current_model
 
@@ -86,12 +90,25 @@ class DataPlane:
         current_model.set(spec.name)
         return spec
 
-    async def decode(self, audio: ClipAudio, model: str) -> DecodedAudio:
-        with self.metrics.stage("decode", model):
+    def models(self) -> list[ModelSpec]:
+        """Every model the catalogue knows, ready or not."""
+        return self.catalogue.all()
+
+    def describe(self, name: str) -> ModelSpec:
+        """One model by name, ready or not (ModelNotFound if unknown)."""
+        return self.catalogue.lookup(name)
+
+    async def prepare(self, audio: ClipAudio, spec: ModelSpec) -> PreparedAudio:
+        """Decode once to mono at the model's rate (the "decode" stage of the metrics)."""
+        with self.metrics.stage("decode", spec.name):
             # Both paths check format, emptiness and size against the limits first.
             if isinstance(audio, RawPcmAudio):
-                return pcm_to_float(audio.data, audio.format, self.limits)
-            return await decode_encoded_async(audio, self.limits, pool=self.decode_pool)
+                return await prepare_pcm_async(
+                    audio.data, audio.format, spec.sample_rate, self.limits
+                )
+            return await prepare_encoded_async(
+                audio, spec.sample_rate, self.limits, pool=self.decode_pool
+            )
 
     async def classify(
         self,
@@ -118,8 +135,8 @@ class DataPlane:
             labels=top_k(clip.scores, spec.labels, k),
             segments=spans,
             duration_s=decoded.duration_s,
-            input_frames=decoded.frames,
-            input_sample_rate=decoded.sample_rate,
+            input_frames=decoded.input_frames,
+            input_sample_rate=decoded.input_sample_rate,
         )
 
     async def embed(
@@ -133,8 +150,8 @@ class DataPlane:
             spec=spec,
             embedding=clip.scores,
             duration_s=decoded.duration_s,
-            input_frames=decoded.frames,
-            input_sample_rate=decoded.sample_rate,
+            input_frames=decoded.input_frames,
+            input_sample_rate=decoded.input_sample_rate,
         )
 
     async def _run_clip(
@@ -143,11 +160,12 @@ class DataPlane:
         audio: ClipAudio,
         activation: Activation | None,
         timeout_s: float | None,
-    ) -> tuple[DecodedAudio, ClipScores]:
-        decoded = await self.decode(audio, spec.name)
-        clip = await self.inference.classify_clip(spec, decoded, activation, timeout_s=timeout_s)
-        self.metrics.audio_seconds.labels(spec.name).inc(decoded.duration_s)
-        return decoded, clip
+    ) -> tuple[PreparedAudio, ClipScores]:
+        prepared = await self.prepare(audio, spec)
+        windows = frame_clip(spec, prepared.samples, prepared.duration_s)
+        clip = await self.inference.classify_clip(spec, windows, activation, timeout_s=timeout_s)
+        self.metrics.audio_seconds.labels(spec.name).inc(prepared.duration_s)
+        return prepared, clip
 
     async def load_model(self, name: str) -> ModelSpec:
         """Load (or reload) a model directory from the repository; no restart needed."""
@@ -161,7 +179,22 @@ class DataPlane:
         return self.catalogue.lookup(name)
 
     def open_stream(self, model: str, fmt: PcmFormat, options: StreamOptions) -> LiveStream:
+        """A live stream, counted in the open-streams gauge until `close_stream`."""
         spec = self.model(model)
         fmt.validate(self.limits)
         options = dataclasses.replace(options, top_k=resolve_top_k(options.top_k, spec))
-        return LiveStream(spec, self.inference, fmt, options)
+        stream = LiveStream(spec, self.inference, fmt, options)
+        self.metrics.open_streams.inc()  # close_stream takes it off
+        return stream
+
+    def close_stream(self, stream: LiveStream) -> None:
+        """Call once for every stream `open_stream` gave, however it ended."""
+        self.metrics.open_streams.dec()
+
+    async def finish_stream(self, stream: LiveStream) -> list[StreamEvent]:
+        """The stream's last events and summary; its audio counts like a clip's."""
+        events = await stream.finish()
+        for event in events:
+            if isinstance(event, SummaryEvent):
+                self.metrics.audio_seconds.labels(stream.spec.name).inc(event.duration_s)
+        return events

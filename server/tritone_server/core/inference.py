@@ -1,32 +1,30 @@
-"""The one core that gRPC Classify, StreamClassify and the HTTP route all call.
+"""Windows to scores: the Triton side of the core (the DataPlane is the core itself).
 
-It turns mono waveforms at the model's rate into scores: windows go to the backend in
-batches no larger than the model's max_batch_size; stateful models run window after window
-with their state carried here, so Triton replicas stay stateless.
+It sees windows only (the DataPlane prepares and cuts clips, `streams` cuts live audio):
+windows go to the backend in batches no larger than the model's max_batch_size; stateful
+models run window after window with their state carried here, so Triton replicas stay
+stateless.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
-from tritone_server.audio.dsp import frame_windows, resample, to_mono
-from tritone_server.audio.formats import DecodedAudio
 from tritone_server.core.batching import MicroBatcher
+from tritone_server.core.clips import ClipWindows
 from tritone_server.core.models import Activation, ModelSpec
 from tritone_server.core.scoring import FloatArray, activate, pool
-from tritone_server.errors import BackendUnavailable, InvalidRequest
+from tritone_server.errors import BackendUnavailable
 from tritone_server.metrics import Metrics
 from tritone_server.triton.backend import InferenceBackend
 
 State = dict[str, npt.NDArray[np.float32]]
-
-# Below this many samples, resampling on the event loop costs less than a thread hop.
-_INLINE_SAMPLES = 48_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +64,7 @@ class Inference:
         self.timeout_s = timeout_s
         self.metrics = metrics or Metrics()
         self.batcher = batcher
+        self._clips_in_flight: dict[str, int] = {}
 
     async def _infer(
         self,
@@ -73,6 +72,7 @@ class Inference:
         inputs: dict[str, FloatArray],
         outputs: list[str],
         timeout_s: float | None,
+        merge: bool = True,
     ) -> dict[str, FloatArray]:
         # A request may carry windows of many callers (batching): it runs under the
         # gateway's own timeout, never one caller's deadline, so a caller with little time
@@ -84,7 +84,7 @@ class Inference:
                     spec.name, merged, outputs, timeout_s=self.timeout_s
                 )
 
-        if self.batcher is None:
+        if self.batcher is None or not merge:
             share = send(inputs)
         else:
             share = self.batcher.submit(
@@ -106,16 +106,23 @@ class Inference:
         state: State | None = None,
         *,
         timeout_s: float | None = None,
+        merge: bool = True,
     ) -> tuple[FloatArray, State]:
-        """Raw outputs for [n, samples] windows and, for stateful models, the next state."""
+        """Raw outputs for [n, samples] windows and, for stateful models, the next state.
+
+        ``merge``: let the micro-batcher merge these windows with other callers' (live
+        streams, or clips while others are in flight); False sends at once."""
         timeout = _shorter(timeout_s, self.timeout_s)
         if spec.stateful:
-            return await self._run_stateful(spec, windows, state, timeout)
+            return await self._run_stateful(spec, windows, state, timeout, merge)
         step = spec.max_batch_size
-        parts = [windows[i : i + step] for i in range(0, windows.shape[0], step)]
         outputs = [spec.output_name]
+        if windows.shape[0] <= step:  # the usual case: no task to gather
+            result = await self._infer(spec, {"waveform": windows}, outputs, timeout, merge)
+            return result[spec.output_name].astype(np.float32, copy=False), {}
+        parts = [windows[i : i + step] for i in range(0, windows.shape[0], step)]
         results = await asyncio.gather(
-            *(self._infer(spec, {"waveform": p}, outputs, timeout) for p in parts)
+            *(self._infer(spec, {"waveform": p}, outputs, timeout, merge) for p in parts)
         )
         logits = np.concatenate([r[spec.output_name] for r in results], axis=0)
         return logits.astype(np.float32, copy=False), {}
@@ -126,13 +133,22 @@ class Inference:
         windows: FloatArray,
         state: State | None,
         timeout_s: float | None,
+        merge: bool = True,
     ) -> tuple[FloatArray, State]:
         current = state if state is not None else initial_state(spec)
         outputs = [spec.output_name, *(s.output_name for s in spec.states)]
         rows = []
+        if spec.window_runs:
+            for run in _runs(windows, spec.window_samples - spec.hop_samples, spec.window_runs):
+                run_inputs = {"waveform": run, **current}
+                result = await self._infer(spec, run_inputs, outputs, timeout_s, merge)
+                scores = result[spec.output_name]
+                rows.append(scores.reshape(scores.shape[1], -1))  # [1, n, labels] -> [n, labels]
+                current = {s.input_name: result[s.output_name] for s in spec.states}
+            return np.concatenate(rows, axis=0).astype(np.float32, copy=False), current
         for i in range(windows.shape[0]):
             inputs: dict[str, FloatArray] = {"waveform": windows[i : i + 1], **current}
-            result = await self._infer(spec, inputs, outputs, timeout_s)
+            result = await self._infer(spec, inputs, outputs, timeout_s, merge)
             rows.append(result[spec.output_name])
             current = {s.input_name: result[s.output_name] for s in spec.states}
         return np.concatenate(rows, axis=0).astype(np.float32, copy=False), current
@@ -140,43 +156,55 @@ class Inference:
     async def classify_clip(
         self,
         spec: ModelSpec,
-        audio: DecodedAudio,
+        clip: ClipWindows,
         activation: Activation | None = None,
         *,
         timeout_s: float | None = None,
     ) -> ClipScores:
-        mono = await prepare(audio, spec.sample_rate)
-        samples = int(mono.shape[0])
-        if samples < spec.min_samples:
-            raise InvalidRequest(
-                f"the audio is {audio.duration_s:.4f} s ({samples} samples at "
-                f"{spec.sample_rate} Hz); model {spec.name!r} needs at least "
-                f"{spec.min_samples} samples ({spec.min_samples / spec.sample_rate:.4f} s)"
-            )
-        if spec.context_samples:
-            mono = np.concatenate([np.zeros(spec.context_samples, dtype=np.float32), mono])
-        windows, starts = frame_windows(mono, spec.window_samples, spec.hop_samples)
-        logits, _ = await self.run(spec, windows, timeout_s=timeout_s)
+        """Scores of a clip's windows, per window and pooled.
+
+        A lone clip goes to Triton at once; while other clips of the model are in flight,
+        it may share a request with them (the micro-batcher), which saves a gRPC round
+        trip per clip when the gateway is busy and costs at most the batch delay then."""
+        busy = self._clips_in_flight.get(spec.name, 0) > 0
+        self._clips_in_flight[spec.name] = self._clips_in_flight.get(spec.name, 0) + 1
+        try:
+            logits, _ = await self.run(spec, clip.windows, timeout_s=timeout_s, merge=busy)
+        finally:
+            self._clips_in_flight[spec.name] -= 1
         scores = activate(logits, activation or spec.activation)
         return ClipScores(
             scores=pool(scores, spec.aggregation),
             window_scores=scores,
-            window_starts=tuple(starts),
-            samples=samples,
+            window_starts=clip.starts,
+            samples=clip.samples,
             sample_rate=spec.sample_rate,
-            context=spec.context_samples,
+            context=clip.context,
         )
 
 
-async def prepare(audio: DecodedAudio, rate: int) -> FloatArray:
-    """Mono at ``rate``; large clips are converted off the event loop."""
+def _runs(windows: FloatArray, overlap: int, most: int) -> list[FloatArray]:
+    """[1, overlap + n*hop] waveforms, one per run of at most `most` consecutive windows.
 
-    def convert() -> FloatArray:
-        return resample(to_mono(audio.samples), audio.sample_rate, rate)
-
-    if audio.frames * audio.channels <= _INLINE_SAMPLES:
-        return convert()
-    return await asyncio.to_thread(convert)
+    Windows i and i+1 are consecutive when i+1 begins with the last `overlap` samples of i;
+    the run's waveform is then the first window and the new samples of the others, and window
+    k of the run is exactly windows[k]. A window that does not follow (a clip's last window,
+    set back to end at the clip's end) starts a run of its own."""
+    count = windows.shape[0]
+    hop = windows.shape[1] - overlap
+    follows = np.ones(max(count - 1, 0), dtype=bool)
+    if overlap and count > 1:
+        follows = (windows[1:, :overlap] == windows[:-1, hop:]).all(axis=1)
+    breaks = [0, *(np.flatnonzero(~follows) + 1).tolist(), count]
+    runs = []
+    for a, b in itertools.pairwise(breaks):
+        for start in range(a, b, most):
+            stop = min(start + most, b)
+            run = np.empty((1, overlap + (stop - start) * hop), dtype=np.float32)
+            run[0, : windows.shape[1]] = windows[start]
+            run[0, windows.shape[1] :] = windows[start + 1 : stop, overlap:].reshape(-1)
+            runs.append(run)
+    return runs
 
 
 def _shorter(a: float | None, b: float | None) -> float | None:

@@ -3,6 +3,12 @@
 A model takes part when its config carries Tritone's parameters (``task``, ``sample_rate``,
 ``window_samples``, ``hop_samples``, ``activation``, ``labels``); other models on a shared
 Triton are ignored with a log line.
+
+Optional parameters: ``context_samples``, ``min_samples``, ``aggregation``, ``description``,
+and ``window_runs`` for a stateful model that takes a run of n consecutive windows in one
+request: its ``waveform`` is then [batch, (window - hop) + n*hop] (dims [-1]), its score
+output [batch, n, labels] (dims [-1, labels]) and its state outputs the state after the
+run's last window; the value is the most windows the gateway puts in one request.
 """
 
 from __future__ import annotations
@@ -63,6 +69,10 @@ class ModelSpec:
     detection: OperatingPoint = field(default_factory=OperatingPoint)
     """The model's calibrated detection thresholds (operating_point.py), used by streams that
     ask for detections without a threshold of their own."""
+    window_runs: int = 0
+    """A stateful model that takes runs of consecutive windows: the most windows per request
+    (its waveform is [batch, (window - hop) + n*hop], its score output [batch, n, labels]).
+    0: one window per request."""
 
     @property
     def stateful(self) -> bool:
@@ -149,6 +159,11 @@ def spec_from_config(config: Mapping[str, Any], version: str, ready: bool = True
         )
     except ValueError as exc:
         raise ModelConfigError(str(exc)) from None
+    window_runs = _optional_int(config, "window_runs")
+    if window_runs and not (states and window and hop <= window):
+        raise ModelConfigError(
+            "parameter 'window_runs' needs a stateful model with windows no shorter than its hop"
+        )
     return ModelSpec(
         name=name,
         version=version,
@@ -167,6 +182,7 @@ def spec_from_config(config: Mapping[str, Any], version: str, ready: bool = True
         description=_param(config, "description") or "",
         ready=ready,
         detection=detection,
+        window_runs=window_runs,
     )
 
 

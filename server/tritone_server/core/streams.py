@@ -16,6 +16,7 @@ import numpy as np
 
 from tritone_server.audio.dsp import StreamResampler
 from tritone_server.audio.formats import PcmFormat, PcmFramer
+from tritone_server.audio.window_buffer import WindowBuffer
 from tritone_server.core.inference import Inference, State, initial_state
 from tritone_server.core.limits import MIN_HOP_MS
 from tritone_server.core.models import Activation, ModelSpec
@@ -206,8 +207,8 @@ class LiveStream:
         # Internally samples are counted from the start of the context zeros that a model
         # with context_samples sees before the stream's first sample.
         self.context = spec.context_samples
-        self.buffer = np.zeros(self.context, dtype=np.float32)
-        self.buffer_start = 0  # index of buffer[0]
+        # room for a few windows and hops; WindowBuffer grows if a chunk is larger
+        self.buffer = WindowBuffer(4 * (self.window + self.hop), leading_zeros=self.context)
         self.total = self.context  # model-rate samples received, plus the context
         self.next_start = 0
         self.covered_end = 0
@@ -242,16 +243,12 @@ class LiveStream:
 
     def _append(self, samples: FloatArray) -> None:
         if samples.size:
-            self.buffer = np.concatenate([self.buffer, samples.astype(np.float32, copy=False)])
+            self.buffer.append(samples)
             self.total += int(samples.shape[0])
 
     def _slice(self, start: int, length: int) -> FloatArray:
         """Samples [start, start+length) zero-padded past the end of what was received."""
-        local = start - self.buffer_start
-        part = self.buffer[local : local + length]
-        if part.shape[0] == length:
-            return part
-        return np.pad(part, (0, length - part.shape[0]))
+        return self.buffer.window(start, length)
 
     async def feed(self, data: bytes) -> list[StreamEvent]:
         samples = self.framer.push(data)
@@ -296,10 +293,7 @@ class LiveStream:
                 starts.append(self.next_start)
                 self.next_start += self.hop
             events += await self._classify(starts)
-        keep_from = min(self.next_start, self.total)
-        if keep_from > self.buffer_start:
-            self.buffer = self.buffer[keep_from - self.buffer_start :]
-            self.buffer_start = keep_from
+        self.buffer.discard_before(min(self.next_start, self.total))
         return events
 
     async def _interim(self) -> list[StreamEvent]:
@@ -314,7 +308,8 @@ class LiveStream:
         return [WindowEvent(0, 0.0, end_s, labels, True, self._progress())]
 
     async def _classify(self, starts: list[int], final: bool = False) -> list[StreamEvent]:
-        windows = np.stack([self._slice(s, self.window) for s in starts])
+        # starts are one hop apart: one strided view over the buffer, no copy
+        windows = self.buffer.windows(starts[0], len(starts), self.hop, self.window)
         logits, self.state = await self.inference.run(self.spec, windows, self.state)
         scores = activate(logits, self.activation)
         self.score_sum += scores.sum(axis=0)

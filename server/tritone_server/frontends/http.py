@@ -151,8 +151,8 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 async def list_models(request: web.Request) -> web.Response:
-    catalogue = request.app[DATAPLANE_KEY].catalogue
-    return web.json_response([_spec_json(s) for s in catalogue.all()])
+    models = request.app[DATAPLANE_KEY].models()
+    return web.json_response([_spec_json(s) for s in models])
 
 
 async def metrics(request: web.Request) -> web.Response:

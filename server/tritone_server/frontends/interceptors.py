@@ -52,6 +52,9 @@ def _wrap(handler: grpc.RpcMethodHandler, method: str, around: Around) -> grpc.R
 
 
 class _Interceptor(grpc.aio.ServerInterceptor):
+    # Wrapped handlers, built once per method handler rather than once per call.
+    _wrapped: dict[tuple[str, int], tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]]
+
     def around(
         self, method: str, context: grpc.aio.ServicerContext
     ) -> contextlib.AbstractAsyncContextManager[None]:
@@ -63,9 +66,16 @@ class _Interceptor(grpc.aio.ServerInterceptor):
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler:
         handler = await continuation(handler_call_details)
-        if handler is None or not handler_call_details.method.startswith("/tritone."):
+        method = handler_call_details.method
+        if handler is None or not method.startswith("/tritone."):
             return handler
-        return _wrap(handler, handler_call_details.method, self.around)
+        cache = self.__dict__.setdefault("_wrapped", {})
+        hit = cache.get((method, id(handler)))
+        if hit is not None and hit[0] is handler:
+            return hit[1]
+        wrapped = _wrap(handler, method, self.around)
+        cache[(method, id(handler))] = (handler, wrapped)
+        return wrapped
 
 
 class ErrorInterceptor(_Interceptor):

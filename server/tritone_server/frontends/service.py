@@ -75,16 +75,14 @@ def event_to_proto(event: StreamEvent) -> pb.StreamClassifyResponse:
     reply = pb.StreamClassifyResponse(
         frames_received=progress.frames_received, consumed_s=progress.consumed_s
     )
-    if isinstance(event, WindowEvent):
-        reply.window.CopyFrom(
-            pb.WindowResult(
-                index=event.index,
-                start_s=event.start_s,
-                end_s=event.end_s,
-                labels=label_scores(event.labels),
-                interim=event.interim,
-            )
-        )
+    if isinstance(event, WindowEvent):  # the most frequent event: filled in place, no copy
+        window = reply.window
+        window.index = event.index
+        window.start_s = event.start_s
+        window.end_s = event.end_s
+        window.interim = event.interim
+        for label, score in event.labels:
+            window.labels.add(label=label, score=score)
     elif isinstance(event, DetectionEvent):
         reply.detection.CopyFrom(
             pb.Detection(
@@ -251,7 +249,6 @@ class AudioClassificationService(pb_grpc.AudioClassificationServicer):
         model = stream.spec.name
         queue = ChunkQueue(max_bytes=limits.max_queued_bytes, max_items=limits.max_queued_chunks)
         reader = asyncio.create_task(_read_audio(requests, queue, limits, deadline))
-        self.metrics.open_streams.inc()
         self._live.add(queue)
         if self._shutting_down:
             queue.stop()
@@ -263,9 +260,10 @@ class AudioClassificationService(pb_grpc.AudioClassificationServicer):
 
         progress.counts = counts
         try:
+            queue_stage = self.metrics.stage_histogram("queue", model)
             while True:
                 queued_at, item = await queue.get()
-                self.metrics.latency.labels("queue", model).observe(time.perf_counter() - queued_at)
+                queue_stage.observe(time.perf_counter() - queued_at)
                 if item is STOPPED:
                     reader.cancel()
                     break
@@ -276,13 +274,11 @@ class AudioClassificationService(pb_grpc.AudioClassificationServicer):
                 assert isinstance(item, bytes)
                 for event in await stream.feed(item):
                     yield event_to_proto(event)
-            for event in await stream.finish():
-                if isinstance(event, SummaryEvent):
-                    self.metrics.audio_seconds.labels(model).inc(event.duration_s)
+            for event in await self.dataplane.finish_stream(stream):
                 yield event_to_proto(event)
         finally:
             self._live.discard(queue)
-            self.metrics.open_streams.dec()
+            self.dataplane.close_stream(stream)
             reader.cancel()
             # asyncio.wait, not `await reader`: our own cancellation must not be swallowed.
             await asyncio.wait({reader})
@@ -292,7 +288,7 @@ class AudioClassificationService(pb_grpc.AudioClassificationServicer):
     async def ListModels(
         self, request: pb.ListModelsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListModelsResponse:
-        return pb.ListModelsResponse(models=[model_info(s) for s in self.dataplane.catalogue.all()])
+        return pb.ListModelsResponse(models=[model_info(s) for s in self.dataplane.models()])
 
     async def LoadModel(
         self, request: pb.LoadModelRequest, context: grpc.aio.ServicerContext
@@ -302,7 +298,7 @@ class AudioClassificationService(pb_grpc.AudioClassificationServicer):
     async def GetModel(
         self, request: pb.GetModelRequest, context: grpc.aio.ServicerContext
     ) -> pb.ModelInfo:
-        return model_info(self.dataplane.catalogue.lookup(request.name))
+        return model_info(self.dataplane.describe(request.name))
 
 
 class _Progress:

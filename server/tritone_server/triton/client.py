@@ -120,7 +120,10 @@ class TritonBackend:
         triton_inputs = []
         for name, array in inputs.items():
             tensor = InferInput(name, list(array.shape), "FP32")
-            tensor.set_data_from_numpy(np.ascontiguousarray(array, dtype=np.float32))
+            # tobytes() inside makes the one copy a strided view of windows needs
+            tensor.set_data_from_numpy(
+                array if array.dtype == np.float32 else array.astype(np.float32)
+            )
             triton_inputs.append(tensor)
         requested = [InferRequestedOutput(name) for name in outputs]
         last: GatewayError | None = None

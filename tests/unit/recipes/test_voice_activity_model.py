@@ -65,24 +65,32 @@ def gateway_windows(audio: FloatArray) -> FloatArray:
     return np.stack([padded[k * HOP : k * HOP + WINDOW] for k in range(n)])
 
 
-def model_probabilities(model: Any, streams: list[FloatArray]) -> list[FloatArray]:
-    """Streams of equal length side by side in one batch, the state carried per row."""
-    windows = np.stack([gateway_windows(a) for a in streams], axis=1)  # [windows, B, 576]
+def model_probabilities(model: Any, streams: list[FloatArray], run: int) -> list[FloatArray]:
+    """Streams of equal length side by side in one batch, in runs of up to `run` windows
+    per call (as the gateway sends them), the state carried per row."""
+    windows = np.stack([gateway_windows(a) for a in streams])  # [B, n, 576]
+    count = windows.shape[1]
+    # the windows' own samples: window k is waveform[k*512 : k*512 + 576]
+    waveform = np.concatenate(
+        [windows[:, 0], windows[:, 1:, CONTEXT:].reshape(len(streams), -1)], 1
+    )
     state = torch.zeros(len(streams), 2, 128)
     rows = []
     with torch.inference_mode():
-        for k in range(windows.shape[0]):
-            logits, state = model(torch.from_numpy(windows[k]), state)
-            assert logits.shape == (len(streams), 1) and state.shape == (len(streams), 2, 128)
-            rows.append(torch.sigmoid(logits[:, 0]).numpy())
-    probs = np.stack(rows, axis=1)
+        for k in range(0, count, run):
+            n = min(run, count - k)
+            part = np.ascontiguousarray(waveform[:, k * HOP : k * HOP + CONTEXT + n * HOP])
+            logits, state = model(torch.from_numpy(part), state)
+            assert logits.shape == (len(streams), n, 1) and state.shape == (len(streams), 2, 128)
+            rows.append(torch.sigmoid(logits[:, :, 0]).numpy())
+    probs = np.concatenate(rows, axis=1)
     return [probs[i] for i in range(len(streams))]
 
 
 def test_recording_matches_silero(model: Any, silero: Any) -> None:
     audio = recording()
     reference = silero_probabilities(silero, audio)
-    (ours,) = model_probabilities(model, [audio])
+    (ours,) = model_probabilities(model, [audio], run=2048)
     assert ours.shape == reference.shape
     assert float(np.abs(ours - reference).max()) <= TOLERANCE
     # Real speech with pauses: the recording must hold both speech and non-speech windows.
@@ -99,12 +107,19 @@ def test_noise_and_silence_match_silero_in_one_batch(model: Any, silero: Any) ->
         np.clip(0.3 * white, -1, 1).astype(np.float32),
         recording()[:n],
     ]
-    batched = model_probabilities(model, streams)
+    batched = model_probabilities(model, streams, run=2048)
     for audio, ours in zip(streams, batched, strict=True):
         reference = silero_probabilities(silero, audio)
         assert float(np.abs(ours - reference).max()) <= TOLERANCE
-        (single,) = model_probabilities(model, [audio])
-        assert float(np.abs(ours - single).max()) <= 1e-5
+        # alone, window by window, and in short runs: the state carries across calls
+        for run in (1, 7):
+            (single,) = model_probabilities(model, [audio], run=run)
+            assert float(np.abs(ours - single).max()) <= 1e-5
+
+
+def test_rejects_a_run_that_is_not_whole_hops(model: Any) -> None:
+    with pytest.raises(torch.jit.Error, match="waveform must be"):
+        model(torch.zeros(1, WINDOW + 100), torch.zeros(1, 2, 128))
 
 
 def test_rejects_a_wrong_window_length(model: Any) -> None:

@@ -58,19 +58,15 @@ async def test_catalogue_skips_unfit_models_and_finds_the_rest() -> None:
     assert json.loads(broken["parameters"]["labels"]["string_value"]) == list(LABELS)
 
 
-async def test_audio_shorter_than_min_samples_is_refused_with_a_sentence() -> None:
+def test_audio_shorter_than_min_samples_is_refused_with_a_sentence() -> None:
     import numpy as np
 
-    from tritone_server.audio.formats import DecodedAudio
-    from tritone_server.core.inference import Inference
+    from tritone_server.core.clips import frame_clip
     from tritone_server.errors import InvalidRequest
 
     c = config(window=0, hop=0)
     c["parameters"]["min_samples"] = {"string_value": "400"}
     spec = spec_from_config(c, "1")
-    inference = Inference(LevelsBackend([c]))
-    short = DecodedAudio(np.zeros((399, 1), dtype=np.float32), 1000)
     with pytest.raises(InvalidRequest, match="at least 400 samples"):
-        await inference.classify_clip(spec, short)
-    enough = DecodedAudio(np.zeros((400, 1), dtype=np.float32), 1000)
-    assert (await inference.classify_clip(spec, enough)).samples == 400
+        frame_clip(spec, np.zeros(399, dtype=np.float32))
+    assert frame_clip(spec, np.zeros(400, dtype=np.float32)).samples == 400
