@@ -265,6 +265,8 @@ class LiveStream:
                     part = resampler.process(part)
             self._append(part)
             events += await self._classify_full_windows()
+            if begin + step < samples.shape[0]:
+                await asyncio.sleep(0)  # other callers run between two slices of one chunk
         show_interim = self.options.interim_results and not self.options.suppress_windows
         if show_interim and self.windows == 0:
             events += await self._interim()
