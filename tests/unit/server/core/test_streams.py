@@ -233,7 +233,7 @@ async def test_a_chunk_at_a_low_declared_rate_is_worked_in_bounded_slices() -> N
         ticker.cancel()
     assert max(largest) <= SLICE_SAMPLES + 4096  # plus what the resampler held back before
     assert sum(largest) > 300_000
-    assert len(largest) >= 5 and ticks >= len(largest)
+    assert len(largest) >= 5 and ticks >= len(largest) - 1  # the loop ran between slices
     assert stream.buffer.end - stream.buffer.start <= SLICE_SAMPLES + 8000
 
 
