@@ -110,3 +110,11 @@ def append_results(lines: Sequence[str]) -> None:
         RESULTS.write_text("# Benchmark results\n\nEach section names the command that wrote it.\n")
     with RESULTS.open("a") as f:
         f.write("\n".join(lines) + "\n")
+
+
+def publish(body: Sequence[str], *, write: bool) -> None:
+    """Print a results section and, unless told not to, append it to results.md."""
+    print("\n".join(body))
+    if write:
+        append_results(body)
+        print(f"appended to {RESULTS}")

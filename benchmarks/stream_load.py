@@ -34,11 +34,10 @@ import tritone
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _load_common import (  # type: ignore[import-not-found]
-    RESULTS,
     ROOT,
-    append_results,
     cpu_tree_seconds,
     machine_line,
+    publish,
     start_gateway,
 )
 
@@ -222,10 +221,7 @@ async def main() -> None:
         "",
         "Targets missed: " + ("; ".join(missed) if missed else "none") + "\n",
     ]
-    print("\n".join(body))
-    if not args.no_write:
-        append_results(body)
-        print(f"appended to {RESULTS}")
+    publish(body, write=not args.no_write)
 
 
 if __name__ == "__main__":

@@ -46,10 +46,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from _load_common import (  # type: ignore[import-not-found]  # noqa: E402
-    RESULTS,
-    append_results,
     cpu_tree_seconds,
     machine_line,
+    publish,
     start_gateway,
 )
 
@@ -282,10 +281,7 @@ async def main() -> None:
         "",
         "Targets missed: " + ("; ".join(missed) if missed else "none") + "\n",
     ]
-    print("\n".join(body))
-    if not args.no_write:
-        append_results(body)
-        print(f"appended to {RESULTS}")
+    publish(body, write=not args.no_write)
 
 
 if __name__ == "__main__":
