@@ -8,6 +8,7 @@ GatewayError                str() is the sentence sent to the caller
 ├── ModelNotFound           no model of that name
 ├── BackendUnavailable      Triton unreachable or the model not ready there
 ├── BackendFailed           Triton answered with an error
+├── DeadlineExceeded        the caller's deadline passed before Triton answered
 ├── Unauthenticated         no bearer token, or one that is not valid
 └── PermissionDenied        a valid token that may not make this call
 
@@ -21,6 +22,7 @@ __all__ = [
     "AudioLimitError",
     "BackendFailed",
     "BackendUnavailable",
+    "DeadlineExceeded",
     "GatewayError",
     "InvalidRequest",
     "LimitExceeded",
@@ -90,6 +92,11 @@ class BackendUnavailable(GatewayError):
 
 class BackendFailed(GatewayError):
     """Triton answered a request with an error."""
+
+
+class DeadlineExceeded(GatewayError):
+    """The caller's deadline passed before its windows were answered (the shared request they
+    rode in goes on for the other callers)."""
 
 
 class Unauthenticated(GatewayError):

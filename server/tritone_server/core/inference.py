@@ -20,7 +20,7 @@ from tritone_server.core.batching import MicroBatcher
 from tritone_server.core.clips import ClipWindows
 from tritone_server.core.models import Activation, ModelSpec
 from tritone_server.core.scoring import FloatArray, activate, pool
-from tritone_server.errors import BackendUnavailable
+from tritone_server.errors import DeadlineExceeded
 from tritone_server.metrics import Metrics
 from tritone_server.triton.backend import InferenceBackend
 
@@ -95,7 +95,7 @@ class Inference:
         try:
             return await asyncio.wait_for(share, timeout_s)
         except TimeoutError:
-            raise BackendUnavailable(
+            raise DeadlineExceeded(
                 f"the call's deadline ({timeout_s:.3f} s) passed before Triton answered"
             ) from None
 

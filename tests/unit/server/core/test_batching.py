@@ -13,7 +13,7 @@ from tritone_server.core.batching import MicroBatcher
 from tritone_server.core.inference import Inference
 from tritone_server.core.models import spec_from_config
 from tritone_server.core.scoring import FloatArray
-from tritone_server.errors import BackendUnavailable, InvalidRequest
+from tritone_server.errors import BackendUnavailable, DeadlineExceeded, InvalidRequest
 
 
 class Recorder:
@@ -136,7 +136,7 @@ async def test_a_caller_with_a_short_deadline_leaves_the_merged_request_alone() 
         inference.run(spec, patient, timeout_s=10.0),
         return_exceptions=True,
     )
-    assert isinstance(outcomes[0], BackendUnavailable)
+    assert isinstance(outcomes[0], DeadlineExceeded)
     assert "deadline" in str(outcomes[0])
     assert not isinstance(outcomes[1], BaseException)
     assert int(outcomes[1][0][0].argmax()) == 2

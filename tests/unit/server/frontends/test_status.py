@@ -15,6 +15,7 @@ from tritone_server.errors import (
     AudioLimitError,
     BackendFailed,
     BackendUnavailable,
+    DeadlineExceeded,
     GatewayError,
     InvalidRequest,
     LimitExceeded,
@@ -33,6 +34,7 @@ EXPECTED: list[tuple[GatewayError, grpc.StatusCode, int]] = [
     (ModelNotFound("model 'x' is not served here"), Code.NOT_FOUND, 404),
     (BackendUnavailable("Triton is not connected"), Code.UNAVAILABLE, 503),
     (BackendFailed("Triton refused"), Code.INTERNAL, 500),
+    (DeadlineExceeded("the call's deadline passed"), Code.DEADLINE_EXCEEDED, 504),
     (
         LimitExceeded("256 streams are open (max_streams)", limit="streams"),
         Code.RESOURCE_EXHAUSTED,
