@@ -215,7 +215,7 @@ def worker_main(sock: socket.socket) -> None:
             try:
                 send_json(sock, reply)
                 if samples is not None:
-                    send_frame(sock, samples.data)
+                    send_frame(sock, samples.data if samples.size else b"")  # 0 frames: no buffer
             except OSError:
                 return
             del samples

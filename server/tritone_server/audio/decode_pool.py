@@ -306,7 +306,10 @@ class DecodePool:
                 raise AudioError(message)
             samples = _empty_for_reply(reply, limits, to_rate)
             async with asyncio.timeout(limits.decode_timeout_s + _TRANSFER_GRACE_S):
-                await _wire.arecv_payload_into(loop, sock, samples.data.cast("B"))
+                # an empty array's buffer cannot be cast (a file of a frame or two can
+                # resample to no samples at all)
+                view = samples.data.cast("B") if samples.size else memoryview(bytearray())
+                await _wire.arecv_payload_into(loop, sock, view)
             if sys.byteorder != "little":
                 samples.byteswap(inplace=True)
             return samples, reply

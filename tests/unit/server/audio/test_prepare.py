@@ -156,3 +156,16 @@ async def test_worker_returns_mono_at_the_model_rate(pool: DecodePool) -> None:
     # and without a pool, in a thread, the same
     alone = await prepare_encoded_async(data, 16000, LIMITS)
     np.testing.assert_array_equal(alone.samples, got.samples)
+
+
+async def test_a_file_of_one_frame_prepares_to_no_samples_without_an_error(
+    pool: DecodePool,
+) -> None:
+    """A frame or two at 48 kHz resamples to nothing at 16 kHz: an empty array has no buffer to
+    cast, which once made the worker and the pool fail (the fuzzer's INTERNAL on truncated
+    AIFF/WAV files)."""
+    data = encode(tone(48000, 1 / 48000, channels=2), 48000, "AIFF", "PCM_16")
+    got = await prepare_encoded_async(data, 16000, LIMITS, pool=pool)
+    assert got.samples.shape == (0,)
+    assert (got.input_frames, got.input_sample_rate, got.input_channels) == (1, 48000, 2)
+    assert pool.worker_pids  # the worker was not lost
