@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import os
 import platform
 import socket
 import sys
 import time
+import wave
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import grpc
+import numpy as np
+import numpy.typing as npt
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -118,3 +122,20 @@ def publish(body: Sequence[str], *, write: bool) -> None:
     if write:
         append_results(body)
         print(f"appended to {RESULTS}")
+
+
+def wav_bytes(samples: npt.NDArray[np.int16], rate: int) -> bytes:
+    """A mono 16-bit WAV file of `samples`, as the benchmarks send it."""
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as f:
+        f.setnchannels(1)
+        f.setsampwidth(2)
+        f.setframerate(rate)
+        f.writeframes(samples.astype("<i2").tobytes())
+    return buf.getvalue()
+
+
+def tone_wav(seconds: float, rate: int) -> bytes:
+    """`seconds` of a 700 Hz tone at 0.4 full scale, 16-bit mono WAV."""
+    t = np.arange(int(seconds * rate)) / rate
+    return wav_bytes((0.4 * np.sin(2 * np.pi * 700 * t) * 32767).astype("<i2"), rate)

@@ -17,12 +17,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import io
 import resource
 import signal
 import sys
 import time
-import wave
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +42,7 @@ from _load_common import (  # type: ignore[import-not-found]
     cpu_tree_seconds,
     free_port,
     machine_line,
+    tone_wav,
     wait_serving,
 )
 
@@ -102,25 +101,13 @@ async def serve(port: int, echo: bool) -> None:
     await server.wait_for_termination()
 
 
-def one_second_wav() -> bytes:
-    t = np.arange(RATE) / RATE
-    samples = (0.4 * np.sin(2 * np.pi * 700 * t) * 32767).astype("<i2")
-    buf = io.BytesIO()
-    with wave.open(buf, "wb") as f:
-        f.setnchannels(1)
-        f.setsampwidth(2)
-        f.setframerate(RATE)
-        f.writeframes(samples.tobytes())
-    return buf.getvalue()
-
-
 def own_cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
 
 
 async def unary(target: str, pid: int, requests: int, concurrency: int) -> list[str]:
-    wav = one_second_wav()
+    wav = tone_wav(1.0, RATE)
     rows = []
     async with tritone.AsyncClient(target) as client:
         for model in MODELS:
@@ -196,7 +183,7 @@ async def echo_floor(requests: int, concurrency: int) -> list[str]:
                 request_serializer=pb.ClassifyRequest.SerializeToString,
                 response_deserializer=pb.ClassifyResponse.FromString,
             )
-            request = pb.ClassifyRequest(model="tones", audio=pb.Audio(encoded=one_second_wav()))
+            request = pb.ClassifyRequest(model="tones", audio=pb.Audio(encoded=tone_wav(1.0, RATE)))
             for _ in range(100):
                 await call(request)
             left = [requests]

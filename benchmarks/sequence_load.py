@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import io
 import os
 import sys
 import time
@@ -32,6 +31,7 @@ from _load_common import (  # type: ignore[import-not-found]
     machine_line,
     publish,
     start_gateway,
+    wav_bytes,
 )
 
 from tritone_server.triton.local import LocalTriton
@@ -51,14 +51,8 @@ def long_wav(minutes: float) -> bytes:
             raise SystemExit(f"{RECORDING} is not 16 kHz mono 16-bit")
         speech = np.frombuffer(f.readframes(f.getnframes()), dtype="<i2")
     total = int(minutes * 60 * RATE)
-    samples = np.resize(speech, total)
-    buf = io.BytesIO()
-    with wave.open(buf, "wb") as f:
-        f.setnchannels(1)
-        f.setsampwidth(2)
-        f.setframerate(RATE)
-        f.writeframes(samples.tobytes())
-    return buf.getvalue()
+    wav: bytes = wav_bytes(np.resize(speech, total), RATE)
+    return wav
 
 
 async def main() -> None:

@@ -50,6 +50,7 @@ from _load_common import (  # type: ignore[import-not-found]  # noqa: E402
     machine_line,
     publish,
     start_gateway,
+    tone_wav,
 )
 
 from tritone_server.audio.dsp import frame_windows  # noqa: E402
@@ -78,18 +79,6 @@ class Phase:
     @property
     def rps(self) -> float:
         return self.requests / self.wall_s
-
-
-def test_wav(seconds: float = 1.0) -> bytes:
-    t = np.arange(int(seconds * RATE)) / RATE
-    samples = (0.4 * np.sin(2 * np.pi * 700 * t) * 32767).astype("<i2")
-    buf = io.BytesIO()
-    with wave.open(buf, "wb") as f:
-        f.setnchannels(1)
-        f.setsampwidth(2)
-        f.setframerate(RATE)
-        f.writeframes(samples.tobytes())
-    return buf.getvalue()
 
 
 def wav_windows(wav: bytes, window: int, hop: int) -> npt.NDArray[np.float32]:
@@ -161,7 +150,7 @@ async def phase(
 
 
 async def run(args: argparse.Namespace) -> list[Phase]:
-    wav = test_wav()
+    wav = tone_wav(1.0, RATE)
     phases: list[Phase] = []
     triton = LocalTriton(ROOT / "model_repository", startup_timeout_s=240)
     async with triton as endpoints:
