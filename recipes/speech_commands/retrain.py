@@ -24,7 +24,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from recipes.speech_commands.train import MIXUP_ALPHA, SEED, ConvHead, Head, cached_embeddings
+from recipes.speech_commands.train import (
+    MIXUP_ALPHA,
+    SEED,
+    ConvHead,
+    Head,
+    cached_embeddings,
+    mixup_epoch,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 GROUPS = ("sentences", "confusable", "real", "channel", "phrases")
@@ -49,18 +56,7 @@ def finetune(
     for epoch in range(epochs):
         member.train()
         perm = torch.randperm(x.shape[0], generator=generator)
-        total = 0.0
-        for i in range(0, perm.numel(), 128):
-            b = perm[i : i + 128]
-            xb = x[b] + 0.05 * torch.randn(x[b].shape, generator=generator)
-            lam = float(beta.sample())
-            mate = torch.randperm(b.numel(), generator=generator)
-            out = member(lam * xb + (1.0 - lam) * xb[mate])
-            loss = lam * loss_fn(out, y[b]) + (1.0 - lam) * loss_fn(out, y[b][mate])
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            total += loss.item() * b.numel()
+        total = mixup_epoch(member, x, y, perm, optimizer, loss_fn, beta, generator)
         print(f"seed {seed} epoch {epoch}: loss {total / x.shape[0]:.4f}", flush=True)
     member.eval()
 

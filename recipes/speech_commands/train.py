@@ -119,6 +119,33 @@ def macro_f1(m: npt.NDArray[np.int64]) -> float:
     return float(f1.mean())
 
 
+def mixup_epoch(
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    order: Tensor,
+    optimizer: torch.optim.Optimizer,
+    loss_fn: nn.Module,
+    beta: torch.distributions.Beta,
+    generator: torch.Generator,
+) -> float:
+    """One epoch over `order` in batches of 128 with feature noise and mixup (cheap
+    augmentation in embedding space); the summed loss. Shared by train and retrain."""
+    total = 0.0
+    for i in range(0, order.numel(), 128):
+        b = order[i : i + 128]
+        xb = x[b] + 0.05 * torch.randn(x[b].shape, generator=generator)
+        lam = float(beta.sample())
+        mate = torch.randperm(b.numel(), generator=generator)
+        out = model(lam * xb + (1.0 - lam) * xb[mate])
+        loss = lam * loss_fn(out, y[b]) + (1.0 - lam) * loss_fn(out, y[b][mate])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        total += loss.item() * b.numel()
+    return total
+
+
 def train_member(
     x: Tensor,
     y: Tensor,
@@ -140,17 +167,7 @@ def train_member(
     for epoch in range(max_epochs):
         head.train()
         perm = train_idx[torch.randperm(train_idx.numel(), generator=generator)]
-        for i in range(0, perm.numel(), 128):
-            b = perm[i : i + 128]
-            # Feature noise and mixup: cheap augmentation in embedding space.
-            xb = x[b] + 0.05 * torch.randn(x[b].shape, generator=generator)
-            lam = float(beta.sample())
-            mate = torch.randperm(b.numel(), generator=generator)
-            out = head(lam * xb + (1.0 - lam) * xb[mate])
-            loss = lam * loss_fn(out, y[b]) + (1.0 - lam) * loss_fn(out, y[b][mate])
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
+        mixup_epoch(head, x, y, perm, optimizer, loss_fn, beta, generator)
         head.eval()
         with torch.no_grad():
             val_logits = head(x[val_idx])
