@@ -196,6 +196,7 @@ class Gateway:
                 max_body_bytes=s.audio_limits.max_encoded_bytes,
                 middlewares=[http_auth_middleware(self.auth)] if self.auth.enabled else [],
                 serve_metrics=s.metrics_port is None,
+                unary=self.service.unary,
             )
             ssl_context = None if self.tls is None else self.tls.ssl_context()
             self.http_port = await self._serve_http(http_app, s.http_port, ssl_context)

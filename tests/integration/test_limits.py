@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
+import aiohttp
 import grpc
 import pytest
 import pytest_asyncio
@@ -94,6 +96,30 @@ async def test_unary_calls_over_max_unary_calls_are_refused(client: tritone.Asyn
     assert all(isinstance(o, tritone.ResourceExhaustedError) for o in refused), refused[:3]
     assert all("--max-unary-calls" in str(o) for o in refused)
     assert all(r.labels[0].label == LABELS[1] for r in served)
+    await still_serving(client)
+
+
+async def test_http_classify_shares_max_unary_calls_and_is_refused_with_429(
+    limited: RunningGateway, client: tritone.AsyncClient
+) -> None:
+    # The HTTP route counts against the same max_unary_calls as gRPC's unary calls: 40
+    # posts of a 20 s WAV at once against a limit of 4.
+    wav = encode(tone(FREQS[3], 20.0, RATE), RATE, "wav")
+    url = f"{limited.http_url}/models/tones"
+    async with aiohttp.ClientSession() as session:
+
+        async def post() -> tuple[int, Any]:
+            async with session.post(url, data=wav, headers={"Content-Type": "audio/wav"}) as r:
+                return r.status, await r.json()
+
+        outcomes = await asyncio.gather(*(post() for _ in range(40)))
+    statuses = sorted({status for status, _ in outcomes})
+    assert statuses == [200, 429], statuses
+    for status, body in outcomes:
+        if status == 429:
+            assert isinstance(body, dict) and "--max-unary-calls" in str(body["error"]), body
+        else:
+            assert body[0]["label"] == LABELS[3], body
     await still_serving(client)
 
 

@@ -112,3 +112,8 @@ class Admission:
             yield
         finally:
             self.active -= 1
+
+
+def unary_calls(limit: int = 64) -> Admission:
+    """The admission gRPC's unary calls and HTTP classify calls share (``max_unary_calls``)."""
+    return Admission(limit, what="unary calls", setting="max_unary_calls")

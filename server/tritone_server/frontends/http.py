@@ -21,14 +21,16 @@ from typing import Any
 from aiohttp import web
 
 from tritone_server.core.dataplane import DataPlane
+from tritone_server.core.limits import Admission, unary_calls
 from tritone_server.core.models import ACTIVATIONS, Activation, ModelSpec
-from tritone_server.frontends.status import http_status, status_for
+from tritone_server.frontends.status import http_status, internal_error, status_for
 from tritone_server.metrics import CONTENT_TYPE, Metrics, current_model
 
 DATAPLANE_KEY = web.AppKey("dataplane", DataPlane)
 METRICS_KEY = web.AppKey("metrics", Metrics)
 ReadyCheck = Callable[[], bool]
 READY_KEY: web.AppKey[ReadyCheck] = web.AppKey("ready")
+UNARY_KEY = web.AppKey("unary", Admission)
 
 
 class BadRequest(Exception):
@@ -98,10 +100,12 @@ async def _audio_and_parameters(
 
 async def classify(request: web.Request) -> web.Response:
     dataplane = request.app[DATAPLANE_KEY]
-    audio, top_k, activation = await _audio_and_parameters(request)
-    result = await dataplane.classify(
-        request.match_info["model"], audio, top_k_requested=top_k, activation=activation
-    )
+    # Admitted before the body is read: a refused call costs no upload and no decode.
+    with request.app[UNARY_KEY].enter():
+        audio, top_k, activation = await _audio_and_parameters(request)
+        result = await dataplane.classify(
+            request.match_info["model"], audio, top_k_requested=top_k, activation=activation
+        )
     return web.json_response([{"label": label, "score": score} for label, score in result.labels])
 
 
@@ -129,9 +133,9 @@ async def errors_and_metrics(
         known = status_for(exc)
         if known is None:
             code = "INTERNAL"
-            raise
+            return _error(500, internal_error(f"POST {request.path}", exc))
         code = known[0].name
-        return _error(http_status(known[0]), known[1])
+        return _error(http_status(known[0], exc), known[1])
     finally:
         if counted:
             metrics.record_request(
@@ -169,9 +173,11 @@ def build_app(
     max_body_bytes: int = 64 * 1024 * 1024,
     middlewares: Sequence[Any] = (),
     serve_metrics: bool = True,
+    unary: Admission | None = None,
 ) -> web.Application:
     """The API app; ``middlewares`` run inside the error mapping (auth raises domain errors),
-    and ``serve_metrics=False`` leaves /metrics to `build_metrics_app` on its own port."""
+    ``serve_metrics=False`` leaves /metrics to `build_metrics_app` on its own port, and
+    ``unary`` is the admission HTTP classify calls share with gRPC's unary calls."""
     # base64 in JSON is 4/3 of the audio, plus the envelope.
     app = web.Application(
         middlewares=[errors_and_metrics, *middlewares],
@@ -180,6 +186,7 @@ def build_app(
     app[DATAPLANE_KEY] = dataplane
     app[METRICS_KEY] = dataplane.metrics
     app[READY_KEY] = ready
+    app[UNARY_KEY] = unary or unary_calls()
     app.router.add_post("/models/{model}", classify, name="classify")
     app.router.add_get("/models", list_models)
     app.router.add_get("/healthz", healthz)

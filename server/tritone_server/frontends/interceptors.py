@@ -11,14 +11,13 @@ import asyncio
 import contextlib
 import logging
 import time
-import traceback
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import grpc
 
-from tritone_server.frontends.status import status_for
+from tritone_server.frontends.status import internal_error, status_for
 from tritone_server.metrics import Metrics, current_model
 
 log = logging.getLogger("tritone_server.access")
@@ -95,17 +94,7 @@ class ErrorInterceptor(_Interceptor):
             known = status_for(exc)
             if known is not None:
                 await context.abort(*known)
-            error_id = uuid.uuid4().hex[:12]
-            log.error(
-                "event=internal_error method=%s error_id=%s error=%r\n%s",
-                method,
-                error_id,
-                exc,
-                traceback.format_exc(),
-            )
-            await context.abort(
-                grpc.StatusCode.INTERNAL, f"internal error in the gateway (error id {error_id})"
-            )
+            await context.abort(grpc.StatusCode.INTERNAL, internal_error(method, exc))
 
 
 def _outcome(context: grpc.aio.ServicerContext, exc: BaseException | None) -> str:

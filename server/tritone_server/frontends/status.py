@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import traceback
+import uuid
 from typing import Final
 
 import grpc
@@ -20,7 +23,9 @@ from tritone_server.errors import (
     Unauthenticated,
 )
 
-__all__ = ["grpc_code", "http_status", "status_for"]
+__all__ = ["grpc_code", "http_status", "internal_error", "status_for"]
+
+log = logging.getLogger("tritone_server.access")
 
 # Most specific first: the first class an error is an instance of decides.
 _TABLE: Final[tuple[tuple[type[GatewayError], grpc.StatusCode], ...]] = (
@@ -40,6 +45,10 @@ _TABLE: Final[tuple[tuple[type[GatewayError], grpc.StatusCode], ...]] = (
 # A rate or channel count outside the supported range is a format the gateway does not take
 # (INVALID_ARGUMENT); too long, too large or too slow to decode is a limit (RESOURCE_EXHAUSTED).
 _FORMAT_LIMITS: Final = frozenset({"sample_rate", "channels"})
+
+# Limits that say "too busy now", not "too much in this request": HTTP 429, so a client
+# retries later (413 would tell it to send less).
+_BUSY_LIMITS: Final = frozenset({"max_unary_calls", "max_streams", "decode_queue"})
 
 _HTTP: Final[dict[grpc.StatusCode, int]] = {
     grpc.StatusCode.INVALID_ARGUMENT: 400,
@@ -71,6 +80,22 @@ def grpc_code(exc: GatewayError) -> grpc.StatusCode:
     return known[0]
 
 
-def http_status(code: grpc.StatusCode) -> int:
-    """The HTTP status a gRPC status code becomes on the HTTP route."""
+def http_status(code: grpc.StatusCode, exc: BaseException | None = None) -> int:
+    """The HTTP status a gRPC status code (of error ``exc``) becomes on the HTTP route."""
+    if isinstance(exc, (LimitExceeded, AudioLimitError)) and exc.limit in _BUSY_LIMITS:
+        return 429
     return _HTTP.get(code, 500)
+
+
+def internal_error(where: str, exc: BaseException) -> str:
+    """Log an unexpected error with its traceback under a fresh id; the sentence for the
+    caller names only the id, so nothing internal leaks and the log line can be found."""
+    error_id = uuid.uuid4().hex[:12]
+    log.error(
+        "event=internal_error method=%s error_id=%s error=%r\n%s",
+        where,
+        error_id,
+        exc,
+        "".join(traceback.format_exception(exc)),
+    )
+    return f"internal error in the gateway (error id {error_id})"

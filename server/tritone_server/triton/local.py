@@ -46,7 +46,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from tritone_server.triton.derived_repository import derive_python_backend_repository, link_or_copy
 
@@ -60,7 +60,13 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 _OUTPUT_LINES = 200
-_EXIT_TIMEOUT_S = 15.0
+# Triton waits this long for inferences in flight before it exits; by the time the gateway
+# stops it, its own grace has already ended every call, so little is left to wait for.
+_EXIT_TIMEOUT_S = 10.0
+_KILL_AFTER_S = _EXIT_TIMEOUT_S + 5.0
+_READER_WAIT_S = 2.0
+STOP_WORST_CASE_S: Final = _KILL_AFTER_S + _READER_WAIT_S
+"""The longest `LocalTriton` takes to stop: SIGINT, then SIGKILL, then its output reader."""
 _PORT_RETRIES = 3
 _PR_SET_PDEATHSIG = 1
 # glog error lines ("E1125 13:48:22.774 5702 file.cc:12] ...") and the final "error: ..."
@@ -536,7 +542,7 @@ class LocalTriton:
             with contextlib.suppress(ProcessLookupError):
                 process.send_signal(signal.SIGINT)
             try:
-                await asyncio.wait_for(process.wait(), _EXIT_TIMEOUT_S + 5.0)
+                await asyncio.wait_for(process.wait(), _KILL_AFTER_S)
             except BaseException as exc:  # timed out, or we are cancelled: do not leave it
                 if isinstance(exc, TimeoutError):
                     logger.warning("tritonserver pid=%s ignored SIGINT, killing it", process.pid)
@@ -548,7 +554,7 @@ class LocalTriton:
         reader, self._reader = self._reader, None
         if reader is not None:
             # A stray stub could keep the pipe open after Triton is gone: do not wait on it.
-            _, pending = await asyncio.wait({reader}, timeout=2.0)
+            _, pending = await asyncio.wait({reader}, timeout=_READER_WAIT_S)
             if pending:
                 reader.cancel()
 

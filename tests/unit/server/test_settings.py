@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from tritone_server.settings import Settings, load_settings
+from tritone_server.triton.local import STOP_WORST_CASE_S
 
 
 def test_defaults_without_flags_or_environment() -> None:
@@ -106,3 +107,11 @@ def test_limit_flags_and_variables_reach_the_settings() -> None:
     assert settings.max_streams == 7
     assert settings.stream_idle_s == 2.5
     assert settings.max_chunk_bytes == 4096
+
+
+def test_default_shutdown_with_a_local_triton_fits_kubernetes_default_grace() -> None:
+    """SIGTERM to exit: the drain, the calls' grace, then the local Triton's worst stop.
+    Kubernetes kills the pod 30 s after SIGTERM unless the pod asks for more."""
+    settings = Settings()
+    worst = settings.drain_s + settings.grace_s + STOP_WORST_CASE_S
+    assert worst <= 30.0 - 2.0, f"worst-case exit {worst} s leaves no margin in 30 s"

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import base64
 import io
+import json
+import re
 from typing import Any
 
 import grpc
@@ -216,13 +218,20 @@ def test_the_shared_table_gives_the_statuses_the_route_answers(
 
 
 async def test_an_unexpected_exception_is_500_with_nothing_leaked(
-    http: Http, gateway: Gateway
+    http: Http, gateway: Gateway, caplog: pytest.LogCaptureFixture
 ) -> None:
     before = http_counted(gateway, "crashing", "INTERNAL")
     response = await http.post("/models/crashing", data=CLIP)
     assert response.status == 500
     text = await response.text()
     assert SECRET not in text and "RuntimeError" not in text and "Traceback" not in text
+    # JSON like every other error, with an id that finds the logged traceback
+    found = re.fullmatch(
+        r"internal error in the gateway \(error id ([0-9a-f]{12})\)", json.loads(text)["error"]
+    )
+    assert found is not None, text
+    logged = [r.getMessage() for r in caplog.records if found.group(1) in r.getMessage()]
+    assert logged and SECRET in logged[0] and "Traceback" in logged[0]
     assert http_counted(gateway, "crashing", "INTERNAL") == before + 1
 
 

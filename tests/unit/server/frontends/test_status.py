@@ -10,6 +10,7 @@ import pytest
 
 import tritone_server
 from tritone_server import errors
+from tritone_server.core.limits import Admission
 from tritone_server.errors import (
     AudioError,
     AudioLimitError,
@@ -82,7 +83,18 @@ def test_a_format_outside_the_supported_range_is_an_invalid_argument(limit: str)
 def test_other_limits_are_resource_exhausted(limit: str) -> None:
     error = AudioLimitError(f"the audio exceeds the {limit} limit", limit=limit)
     assert status_for(error) == (Code.RESOURCE_EXHAUSTED, str(error))
-    assert http_status(Code.RESOURCE_EXHAUSTED) == 413
+    busy = limit in ("decode_queue",)
+    assert http_status(Code.RESOURCE_EXHAUSTED, error) == (429 if busy else 413)
+
+
+@pytest.mark.parametrize("limit", ["max_unary_calls", "max_streams"])
+def test_a_gateway_too_busy_is_429_on_http_not_413(limit: str) -> None:
+    """Too busy now (retry later) is not too much in this request (send less)."""
+    admission = Admission(1, what="calls", setting=limit)
+    with admission.enter(), pytest.raises(LimitExceeded) as refused, admission.enter():
+        pass
+    assert status_for(refused.value) == (Code.RESOURCE_EXHAUSTED, str(refused.value))
+    assert http_status(Code.RESOURCE_EXHAUSTED, refused.value) == 429
 
 
 def test_every_limit_the_gateway_raises_is_classified() -> None:
