@@ -64,6 +64,7 @@ async def soak(running: RunningGateway, minutes: float, args: argparse.Namespace
         "requests_per_s": round(report.done / report.seconds, 1),
         "operations": ops,
         "unexpected_outcomes": report.unexpected(),
+        "unexpected_details": {k: report.details.get(k, "") for k in report.unexpected()},
         "rss": growth.as_mb(),
         "decode_workers_end_mb": round(workers[-1] / MB, 1),
         "flagged": growth.leaks(int(args.threshold_mb * MB)),
@@ -108,6 +109,10 @@ def append_results(report: dict[str, Any], command: str) -> None:
         "",
         f"Unexpected outcomes: gateway {real['unexpected_outcomes'] or 'none'}; control "
         f"{control['unexpected_outcomes'] or 'none'}.",
+        *(
+            f"- gateway {outcome}, first message: {detail!r}"
+            for outcome, detail in real["unexpected_details"].items()
+        ),
     ]
     with RESULTS.open("a") as out:
         out.write("\n".join(lines) + "\n")

@@ -36,6 +36,8 @@ _MIX: Final = (("stream", 35), ("cancel", 20), ("classify", 25), ("http", 12), (
 @dataclass(slots=True)
 class SoakReport:
     ops: Counter[tuple[str, str]] = field(default_factory=Counter)  # (operation, outcome)
+    details: dict[str, str] = field(default_factory=dict)
+    """The first message seen for each "operation:outcome", so an odd outcome has a cause."""
     done: int = 0
     seconds: float = 0.0
     sampler: RssSampler | None = None
@@ -112,29 +114,30 @@ class Soak:
         await stub.Classify(request, timeout=deadline_s)
         return "OK"
 
-    async def _http(self, session: aiohttp.ClientSession) -> str:
+    async def _http(self, session: aiohttp.ClientSession) -> tuple[str, str]:
         url = f"{self.http_url}/models/tones"
         async with session.post(url, data=self.rng.choice(self.files)) as reply:
-            await reply.read()
-            return "OK" if reply.status == 200 else f"HTTP_{reply.status}"
+            body = await reply.text(errors="replace")
+            return ("OK", "") if reply.status == 200 else (f"HTTP_{reply.status}", body[:300])
 
     async def _one(
         self, op: str, stub: pb_grpc.AudioClassificationStub, session: aiohttp.ClientSession
-    ) -> str:
+    ) -> tuple[str, str]:
+        """(outcome, what the gateway said about it)."""
         try:
             if op == "stream":
-                return await self._stream(stub, self.rng)
+                return await self._stream(stub, self.rng), ""
             if op == "cancel":
-                return await self._cancel(stub, self.rng)
+                return await self._cancel(stub, self.rng), ""
             if op == "classify":
-                return await self._classify(stub, 60)
+                return await self._classify(stub, 60), ""
             if op == "timeout":
-                return await self._classify(stub, 0.005)
+                return await self._classify(stub, 0.005), ""
             return await self._http(session)
         except grpc.aio.AioRpcError as exc:
-            return str(exc.code().name)
+            return str(exc.code().name), exc.details() or ""
         except aiohttp.ClientError as exc:
-            return type(exc).__name__
+            return type(exc).__name__, str(exc)
 
     async def run(
         self,
@@ -168,8 +171,10 @@ class Soak:
         ) -> None:
             while more():
                 op = self.rng.choices(ops, weights=weights)[0]
-                outcome = await self._one(op, stub, session)
+                outcome, detail = await self._one(op, stub, session)
                 report.ops[(op, outcome)] += 1
+                if detail:
+                    report.details.setdefault(f"{op}:{outcome}", detail[:300])
                 report.done += 1
 
         sampler = RssSampler(pid, interval_s, progress=lambda: report.done)
