@@ -127,6 +127,9 @@ class Gateway:
             ("grpc.max_send_message_length", s.max_message_bytes),
             ("grpc.keepalive_time_ms", 60_000),
             ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+            # BDP probing grows a stalled stream's receive window to megabytes of audio the
+            # gateway holds beyond its queue; without it a stream holds ~its queue budget.
+            ("grpc.http2.bdp_probe", 0),
         ]
         # The first interceptor is the outermost: errors are mapped before they are logged
         # and counted; auth is innermost, so refused calls are logged and counted too.
