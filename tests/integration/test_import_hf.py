@@ -26,14 +26,11 @@ import transformers
 
 import tritone
 from support.gateway import REPO, GatewayStartError, RunningGateway, start_gateway
+from tritone_server.hf_import.checkpoint import SUPPORTED_ARCHITECTURES
 from tritone_server.hf_import.cli import main
-from tritone_server.hf_import.export import (
-    DEFAULT_TOLERANCE,
-    SUPPORTED_ARCHITECTURES,
-    parity_signal,
-    pipeline_scores,
-    quiet_extractor_warnings,
-)
+from tritone_server.hf_import.clips import parity_signal
+from tritone_server.hf_import.parity import DEFAULT_TOLERANCE, pipeline_scores
+from tritone_server.hf_import.quiet import quiet_extractor_warnings
 from tritone_server.hf_import.tiny import (
     TINY_LABELS,
     VARIANTS,

@@ -2,8 +2,13 @@
 
 Supported: Wav2Vec2/HuBERT/WavLM ``...ForSequenceClassification``,
 ``WhisperForAudioClassification`` and ``ASTForAudioClassification``. The feature extraction
-runs inside the exported TorchScript model (`frontends`); `export` traces, checks and writes
-the model directory; `cli` is the command. Needs the ``[hf]`` extra (transformers, tqdm).
+runs inside the exported TorchScript model (`frontends`). The modules, bottom up: `quiet`
+(known warnings silenced), `checkpoint` (load and validate), `clips` (the deterministic test
+clip), `classifier` (front end + model as one module), `trace` (TorchScript that runs on any
+device, checked against eager), `parity` (scores against the transformers pipeline),
+`repository_files` (config.pbtxt and the README card), `export` (runs the steps and writes
+the model directory); `cli` is the command and `tiny` makes test checkpoints. Needs the
+``[hf]`` extra (transformers, tqdm).
 """
 
 from __future__ import annotations

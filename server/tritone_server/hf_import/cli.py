@@ -22,14 +22,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import tritone_server.hf_import  # noqa: F401 - hides a stray `triton` folder first
-from tritone_server.hf_import.export import (
-    DEFAULT_MAX_BATCH_SIZE,
-    DEFAULT_TOLERANCE,
-    SUPPORTED_ARCHITECTURES,
-    ExportResult,
-    ImportHFError,
-    export_checkpoint,
-)
+from tritone_server.hf_import.checkpoint import SUPPORTED_ARCHITECTURES, ImportHFError
+from tritone_server.hf_import.export import ExportResult, export_checkpoint
+from tritone_server.hf_import.parity import DEFAULT_TOLERANCE
+from tritone_server.hf_import.repository_files import DEFAULT_MAX_BATCH_SIZE
 
 __all__ = ["default_repository", "main"]
 

@@ -25,13 +25,9 @@ import torch
 import transformers
 from torch import nn
 
-from tritone_server.hf_import.export import (
-    SUPPORTED_ARCHITECTURES,
-    FloatArray,
-    parity_signal,
-    quiet_extractor_warnings,
-    quiet_reference_warnings,
-)
+from tritone_server.hf_import.checkpoint import SUPPORTED_ARCHITECTURES
+from tritone_server.hf_import.clips import FloatArray, parity_signal
+from tritone_server.hf_import.quiet import quiet_extractor_warnings, quiet_reference_warnings
 
 __all__ = [
     "TINY_AST_MAX_LENGTH",

@@ -23,19 +23,19 @@ from tritonclient.grpc import model_config_pb2
 
 from support.hf_reference import reference_logits
 from tritone_server.core.models import spec_from_config
-from tritone_server.hf_import.cli import main
-from tritone_server.hf_import.export import (
-    DEFAULT_TOLERANCE,
+from tritone_server.hf_import.checkpoint import (
     SUPPORTED_ARCHITECTURES,
     ImportHFError,
-    build_classifier,
-    device_constants,
-    export_checkpoint,
     load_checkpoint,
-    parity_signal,
-    trace_classifier,
 )
+from tritone_server.hf_import.classifier import build_classifier
+from tritone_server.hf_import.cli import main
+from tritone_server.hf_import.clips import parity_signal
+from tritone_server.hf_import.export import export_checkpoint
+from tritone_server.hf_import.parity import DEFAULT_TOLERANCE
 from tritone_server.hf_import.tiny import TINY_LABELS, write_tiny_checkpoint
+from tritone_server.hf_import.trace import trace_classifier
+from tritone_server.triton.torchscript import device_constants
 
 pytestmark = pytest.mark.usefixtures("torch_threads_for_tests")
 
@@ -72,11 +72,11 @@ def test_traced_model_equals_the_transformers_model(
 def test_the_trace_records_devices_that_the_export_removes(checkpoints: dict[str, Path]) -> None:
     """Transformers creates tensors on the device of a weight; a bare trace bakes in "cpu"
     (WavLM's relative positions: an arange over the input's length)."""
-    from tritone_server.hf_import.export import _quiet_tracing
+    from tritone_server.hf_import.quiet import quiet_tracing
     from tritone_server.triton.torchscript import device_constant_nodes
 
     classifier = build_classifier(load_checkpoint(checkpoints["WavLMForSequenceClassification"]))
-    with torch.no_grad(), _quiet_tracing():
+    with torch.no_grad(), quiet_tracing():
         bare = torch.jit.freeze(
             torch.jit.trace(classifier, torch.zeros(1, 16_000), check_trace=False),  # type: ignore[no-untyped-call]
             optimize_numerics=False,
@@ -289,10 +289,10 @@ def test_a_perturbed_export_fails_with_the_measured_difference(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from tritone_server.hf_import import export
+    from tritone_server.hf_import import classifier
 
-    original = export.build_frontend
-    monkeypatch.setattr(export, "build_frontend", lambda c: _Perturbed(original(c)))
+    original = classifier.build_frontend
+    monkeypatch.setattr(classifier, "build_frontend", lambda c: _Perturbed(original(c)))
     source = str(checkpoints["ASTForAudioClassification"])
     status = main([source, "--name", "off", "--repository", str(tmp_path), "--quiet"])
     assert status == 1

@@ -17,17 +17,14 @@ import pytest
 import torch
 import transformers
 
-from tritone_server.hf_import.export import (
-    DEFAULT_TOLERANCE,
-    _ast_filters_and_window,
-    build_classifier,
-    load_checkpoint,
-    parity_signal,
-    quiet_extractor_warnings,
-    trace_classifier,
-)
+from tritone_server.hf_import.checkpoint import load_checkpoint
+from tritone_server.hf_import.classifier import _ast_filters_and_window, build_classifier
+from tritone_server.hf_import.clips import parity_signal
 from tritone_server.hf_import.frontends import KaldiFbank, UtteranceNormalizer, WhisperLogMel
+from tritone_server.hf_import.parity import DEFAULT_TOLERANCE
+from tritone_server.hf_import.quiet import quiet_extractor_warnings
 from tritone_server.hf_import.tiny import write_tiny_checkpoint
+from tritone_server.hf_import.trace import trace_classifier
 
 pytestmark = pytest.mark.usefixtures("torch_threads_for_tests")
 

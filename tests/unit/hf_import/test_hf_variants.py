@@ -22,12 +22,9 @@ import torch
 
 from support.hf_reference import reference_logits
 from tritone_server.audio.dsp import resample
-from tritone_server.hf_import.export import (
-    DEFAULT_TOLERANCE,
-    ExportResult,
-    export_checkpoint,
-    parity_signal,
-)
+from tritone_server.hf_import.clips import parity_signal
+from tritone_server.hf_import.export import ExportResult, export_checkpoint
+from tritone_server.hf_import.parity import DEFAULT_TOLERANCE
 from tritone_server.hf_import.tiny import VARIANTS, write_tiny_variant
 
 SECONDS = (1.0, 3.7, 10.0, 35.0)
