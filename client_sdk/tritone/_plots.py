@@ -132,7 +132,7 @@ def draw_det(
     if half is not None:
         x, y = overall.false_alarms_per_hour[half], overall.miss_rate[half]
         axes.plot([x], [y], "o", color="black")
-        axes.annotate("threshold 0.5", (x, y), textcoords="offset points", xytext=(6, 6))
+        axes.annotate("threshold 0.5", (x, y), textcoords="offset points", xytext=(6, -14))
     if calibration is not None:
         axes.axvline(
             calibration.budget_per_hour,

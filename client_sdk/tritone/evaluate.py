@@ -274,13 +274,17 @@ async def _run(args: argparse.Namespace) -> int:
     detection = None
     calibration = None
     if watched:
-        detection = compute_detection_metrics(
-            y_true,
-            [outcome.windows[i] for i in scored],
-            [outcome.durations[i] for i in scored],
-            watched,
-            min_windows=args.min_windows,
-        )
+        try:  # the clips that failed may have been all the negatives or all the positives
+            detection = compute_detection_metrics(
+                y_true,
+                [outcome.windows[i] for i in scored],
+                [outcome.durations[i] for i in scored],
+                watched,
+                min_windows=args.min_windows,
+            )
+        except ValueError as exc:
+            print(f"error: --detect: {exc}", file=sys.stderr)
+            return 1
         if args.budget is not None:
             calibration = calibrate_detection(detection, args.budget)
         print()
