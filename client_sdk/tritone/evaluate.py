@@ -32,7 +32,8 @@ is counted as a stream makes one: a run of windows at or above the threshold las
 equal share of that many per hour (the rule the speech-commands recipe calibrated its model
 by); the result can go into a model's ``detection_thresholds`` parameter. The windows are
 those of Classify: the same as a stream's except the last of a clip, which Classify ends at
-the clip's end where a stream zero-pads it.
+the clip's end where a stream zero-pads it (a zero-padded tail window can fire, so clips
+streamed one by one can count a few more false alarms than this).
 
 The command itself needs only the light SDK; the progress bar (tqdm) and the picture
 (matplotlib) come with ``pip install 'tritone[eval]'`` and are imported when used; without
