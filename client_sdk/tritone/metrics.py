@@ -1,7 +1,11 @@
-"""Scores of predicted labels against true labels: accuracy, per-class P/R/F1, confusion.
+"""Scores of predicted labels against true labels: accuracy, per-class P/R/F1, confusion;
+and detection scores of window scores: false alarms per hour and recall against threshold.
 
 Shared by ``tritone evaluate`` (predictions from a running gateway) and ``tritone train``
-(predictions on its validation split), so both print the same table the same way.
+(predictions on its validation split), so both print the same table the same way. The
+detection part (DET curves, a threshold per label for a false-alarm budget) is what
+``tritone evaluate --detect`` reports and what recipes/speech_commands calibrated its model
+with, so a user calibrates a model of their own by the same rules.
 
 A label that is predicted but not among the true labels (``unknown`` for instance) is an
 error for the clip's true label; it gets a row in the per-class table and a column in the
@@ -13,6 +17,7 @@ numpy and the standard library only.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -20,7 +25,23 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["ClassMetrics", "Metrics", "compute_metrics", "format_metrics"]
+__all__ = [
+    "DEFAULT_DETECTION_THRESHOLDS",
+    "Calibration",
+    "ClassMetrics",
+    "DetectionCurve",
+    "DetectionMetrics",
+    "Metrics",
+    "allowed_false_alarms",
+    "calibrate_detection",
+    "compute_detection_metrics",
+    "compute_metrics",
+    "count_detections",
+    "detection_spans",
+    "format_detection",
+    "format_metrics",
+    "lowest_threshold",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,4 +160,382 @@ def format_metrics(metrics: Metrics) -> str:
         f"{'macro avg':<{width}}  {metrics.macro_precision:9.4f}  {metrics.macro_recall:6.4f}  "
         f"{metrics.macro_f1:6.4f}  {sum(c.support for c in metrics.per_class):7d}"
     )
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- detection: DET curves
+#
+# A stream detects a label over a span of consecutive windows whose score for that label
+# stays at or above the threshold, reported when the score falls back (or the stream ends),
+# and only if the span lasted ``min_windows`` windows (the gateway's rule, and the one a
+# model's calibrated ``detection_thresholds`` / ``detection_min_windows`` were chosen under).
+# The functions below count those spans on window scores, for one threshold or a whole grid.
+
+DEFAULT_DETECTION_THRESHOLDS: tuple[float, ...] = (
+    *(round(0.01 * i, 2) for i in range(1, 100)),
+    0.995,
+    0.999,
+)
+"""The grid a DET curve is drawn on: 0.01 to 0.99 in steps of 0.01, then 0.995 and 0.999
+(calibrated keyword thresholds often sit above 0.9, where the curve moves fastest)."""
+
+
+def _column(scores: npt.ArrayLike) -> npt.NDArray[np.floating[Any]]:
+    # Compared in the scores' own precision, as numpy compares an array with a Python float.
+    # The gateway widens each float32 score to a Python float before comparing, so float64
+    # scores (what ``tritone evaluate`` builds from the wire's values) follow it exactly; a
+    # float32 column can differ only for a score within float32 rounding of the threshold.
+    column = np.asarray(scores)
+    if not np.issubdtype(column.dtype, np.floating):
+        column = column.astype(np.float64)
+    if column.ndim != 1:
+        raise ValueError(f"expected one label's window scores (1-D), got shape {column.shape}")
+    return column
+
+
+def _check_min_windows(min_windows: int) -> None:
+    if isinstance(min_windows, bool) or not isinstance(min_windows, int) or min_windows < 1:
+        raise ValueError(f"min_windows must be an int >= 1, got {min_windows!r}")
+
+
+def detection_spans(
+    scores: npt.ArrayLike, threshold: float, min_windows: int = 1
+) -> list[tuple[int, int]]:
+    """(first, last) window of each detection a stream makes on one label's window scores:
+    every run of windows at or above `threshold` lasting at least `min_windows` windows."""
+    _check_min_windows(min_windows)
+    column = _column(scores)
+    above = np.concatenate(([False], column >= threshold, [False]))
+    edges = np.flatnonzero(np.diff(above.astype(np.int8)))
+    starts, stops = edges[0::2], edges[1::2]  # stops are one past the run's last window
+    keep = stops - starts >= min_windows
+    return [(int(a), int(b) - 1) for a, b in zip(starts[keep], stops[keep], strict=True)]
+
+
+def count_detections(
+    scores: npt.ArrayLike, thresholds: Sequence[float], min_windows: int = 1
+) -> npt.NDArray[np.int64]:
+    """Detections on one label's window scores at each of `thresholds` (as many counts as
+    thresholds): ``len(detection_spans(scores, t, min_windows))`` for every t at once."""
+    _check_min_windows(min_windows)
+    column = _column(scores)
+    grid = np.asarray(thresholds, dtype=column.dtype).reshape(-1)
+    above = column[None, :] >= grid[:, None]  # [thresholds, windows]
+    before = np.zeros((grid.shape[0], 1), dtype=bool)
+    starts = above & ~np.concatenate((before, above[:, :-1]), axis=1)  # a run begins here
+    if min_windows > 1:
+        # A run that begins at window j lasts min_windows windows iff all of
+        # above[j : j + min_windows] hold; prefix sums answer that for every j at once.
+        n = column.shape[0]
+        sums: npt.NDArray[np.int64] = np.concatenate(
+            (before.astype(np.int64), np.cumsum(above, axis=1, dtype=np.int64)), axis=1
+        )
+        j = np.arange(max(0, n - min_windows + 1))
+        long_enough = np.zeros_like(above)
+        long_enough[:, j] = sums[:, j + min_windows] - sums[:, j] == min_windows
+        starts &= long_enough
+    counts: npt.NDArray[np.int64] = starts.sum(axis=1).astype(np.int64)
+    return counts
+
+
+def allowed_false_alarms(budget_per_hour: float, hours: float, labels: int) -> int:
+    """Each label's share of a false-alarm budget: ``floor(budget * hours / labels)``, so
+    that the labels together stay within the budget on `hours` of negative audio."""
+    if budget_per_hour < 0 or hours < 0 or labels < 1:
+        raise ValueError("budget and hours must be >= 0 and there must be a label")
+    return math.floor(budget_per_hour * hours / labels)
+
+
+def lowest_threshold(
+    thresholds: Sequence[float], false_alarms: Sequence[int], allowed: int
+) -> float | None:
+    """The lowest threshold reached scanning from the highest down before the false alarms
+    (one count per threshold) first exceed `allowed`; None if even the highest exceeds it.
+
+    The scan stops at the first excess rather than taking the lowest threshold that
+    complies anywhere: the count is not monotonic (a higher threshold can split one span into
+    two), and a compliant dip below a noisy region would be luck of the data.
+    """
+    if len(thresholds) != len(false_alarms):
+        raise ValueError(f"{len(thresholds)} thresholds but {len(false_alarms)} counts")
+    chosen: float | None = None
+    for t, count in sorted(zip(thresholds, false_alarms, strict=True), reverse=True):
+        if count > allowed:
+            break
+        chosen = float(t)
+    return chosen
+
+
+@dataclass(frozen=True, slots=True)
+class DetectionCurve:
+    """One watched label's (or all of them together) detections at each threshold."""
+
+    label: str
+    """The watched label, or ``"all"`` for every watched label together."""
+    positives: int
+    """Clips of this label (all: of any watched label)."""
+    hits: tuple[int, ...]
+    """Positive clips with at least one detection of their own label, per threshold."""
+    false_alarms: tuple[int, ...]
+    """Detections of this label (all: of any watched label) in negative clips."""
+    other_detections: tuple[int, ...]
+    """Detections of this label in clips of another watched label (all: any such)."""
+    negative_hours: float
+    """Hours of negative audio the false alarms were counted on."""
+
+    @property
+    def recall(self) -> tuple[float, ...]:
+        """hits / positives per threshold (NaN when the data has no clip of the label)."""
+        if not self.positives:
+            return tuple(math.nan for _ in self.hits)
+        return tuple(h / self.positives for h in self.hits)
+
+    @property
+    def miss_rate(self) -> tuple[float, ...]:
+        """1 - recall per threshold."""
+        return tuple(1.0 - r for r in self.recall)
+
+    @property
+    def false_alarms_per_hour(self) -> tuple[float, ...]:
+        """false_alarms / negative_hours per threshold."""
+        return tuple(f / self.negative_hours for f in self.false_alarms)
+
+
+@dataclass(frozen=True, slots=True)
+class Calibration:
+    """Per-label thresholds for a false-alarm budget, as `calibrate_detection` chose them."""
+
+    budget_per_hour: float
+    allowed_per_label: int
+    """Each label's share of the budget on the data's negative hours."""
+    thresholds: tuple[tuple[str, float | None], ...]
+    """(label, threshold) in watched order; None: even the highest threshold exceeds it."""
+    false_alarms: tuple[tuple[str, int], ...]
+    """False alarms of each label at its threshold (0 where it has none)."""
+    hits: tuple[tuple[str, int], ...]
+    """Hits of each label at its threshold (0 where it has none)."""
+
+
+@dataclass(frozen=True, slots=True)
+class DetectionMetrics:
+    """False alarms per hour and recall of watched labels against threshold (DET curves)."""
+
+    labels: tuple[str, ...]
+    """The watched labels; a clip of any other label is negative audio."""
+    thresholds: tuple[float, ...]
+    """The grid, ascending; every curve has one value per threshold."""
+    min_windows: int
+    negative_clips: int
+    negative_hours: float
+    per_label: tuple[DetectionCurve, ...]
+    """One curve per watched label, in `labels` order."""
+    overall: DetectionCurve
+    """Every watched label together: false alarms summed, hits and positives pooled."""
+
+    def index(self, threshold: float) -> int:
+        """Position of `threshold` in the grid (ValueError if it is not on it)."""
+        for i, t in enumerate(self.thresholds):
+            if math.isclose(t, threshold, abs_tol=1e-9):
+                return i
+        raise ValueError(f"threshold {threshold} is not on the grid")
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON form (``detection`` in ``tritone evaluate --report``); a recall the data
+        cannot give (no clip of the label) is null."""
+
+        def curve(c: DetectionCurve) -> dict[str, Any]:
+            return {
+                "positives": c.positives,
+                "hits": list(c.hits),
+                "recall": [None if math.isnan(r) else r for r in c.recall],
+                "false_alarms": list(c.false_alarms),
+                "false_alarms_per_hour": list(c.false_alarms_per_hour),
+                "other_label_detections": list(c.other_detections),
+            }
+
+        return {
+            "labels": list(self.labels),
+            "min_windows": self.min_windows,
+            "negative_clips": self.negative_clips,
+            "negative_hours": self.negative_hours,
+            "positive_clips": self.overall.positives,
+            "thresholds": list(self.thresholds),
+            "all": curve(self.overall),
+            "per_label": {c.label: curve(c) for c in self.per_label},
+        }
+
+
+def compute_detection_metrics(
+    y_true: Sequence[str],
+    window_scores: Sequence[npt.ArrayLike],
+    durations_s: Sequence[float],
+    labels: Sequence[str],
+    *,
+    thresholds: Sequence[float] = DEFAULT_DETECTION_THRESHOLDS,
+    min_windows: int = 1,
+) -> DetectionMetrics:
+    """DET curves of the watched `labels` on labelled clips.
+
+    Args:
+        y_true: Each clip's label. A clip of a watched label is a positive: a hit at a
+            threshold when its own label is detected at least once in it. A clip of any
+            other label is negative audio: every detection of a watched label in it is a
+            false alarm, and its duration counts towards the hours.
+        window_scores: Each clip's window scores, [windows, len(labels)], columns in
+            `labels` order.
+        durations_s: Each clip's duration in seconds.
+        labels: The watched labels.
+        thresholds: The grid (sorted ascending in the result).
+        min_windows: The shortest span that counts as a detection.
+    """
+    if not len(y_true) == len(window_scores) == len(durations_s):
+        raise ValueError("y_true, window_scores and durations_s differ in length")
+    watched = list(labels)
+    if not watched or len(set(watched)) != len(watched):
+        raise ValueError(f"labels must be distinct and non-empty, got {watched}")
+    _check_min_windows(min_windows)
+    grid = sorted({float(t) for t in thresholds})
+    if not grid:
+        raise ValueError("no thresholds")
+    index = {label: i for i, label in enumerate(watched)}
+    shape = (len(watched), len(grid))
+    hits = np.zeros(shape, dtype=np.int64)
+    false_alarms = np.zeros(shape, dtype=np.int64)
+    other = np.zeros(shape, dtype=np.int64)
+    positives = np.zeros(len(watched), dtype=np.int64)
+    negative_clips, negative_s = 0, 0.0
+    for truth, raw, seconds in zip(y_true, window_scores, durations_s, strict=True):
+        scores = np.asarray(raw, dtype=np.float64)
+        if scores.ndim != 2 or scores.shape[1] != len(watched):
+            raise ValueError(
+                f"window scores must be [windows, {len(watched)}], got shape {scores.shape}"
+            )
+        own = index.get(truth)
+        if own is None:
+            negative_clips += 1
+            negative_s += float(seconds)
+        else:
+            positives[own] += 1
+        for j in range(len(watched)):
+            counts = count_detections(scores[:, j], grid, min_windows)
+            if own is None:
+                false_alarms[j] += counts
+            elif own == j:
+                hits[j] += counts > 0
+            else:
+                other[j] += counts
+    if negative_clips == 0 or negative_s <= 0:
+        raise ValueError(
+            "no negative audio: false alarms per hour need clips whose label is not watched "
+            f"(watched: {', '.join(watched)})"
+        )
+    if not positives.any():
+        raise ValueError(f"no clip of a watched label ({', '.join(watched)}): no recall")
+    hours = negative_s / 3600.0
+    per_label = tuple(
+        DetectionCurve(
+            label,
+            int(positives[j]),
+            tuple(int(v) for v in hits[j]),
+            tuple(int(v) for v in false_alarms[j]),
+            tuple(int(v) for v in other[j]),
+            hours,
+        )
+        for j, label in enumerate(watched)
+    )
+    overall = DetectionCurve(
+        "all",
+        int(positives.sum()),
+        tuple(int(v) for v in hits.sum(axis=0)),
+        tuple(int(v) for v in false_alarms.sum(axis=0)),
+        tuple(int(v) for v in other.sum(axis=0)),
+        hours,
+    )
+    return DetectionMetrics(
+        tuple(watched), tuple(grid), min_windows, negative_clips, hours, per_label, overall
+    )
+
+
+def calibrate_detection(metrics: DetectionMetrics, budget_per_hour: float) -> Calibration:
+    """Per-label thresholds for a budget of false alarms per hour, the way the speech-commands
+    recipe calibrated its model: each label gets an equal share of the budget on the data's
+    negative hours (`allowed_false_alarms`) and the lowest grid threshold that keeps within
+    it (`lowest_threshold`)."""
+    allowed = allowed_false_alarms(budget_per_hour, metrics.negative_hours, len(metrics.labels))
+    thresholds: list[tuple[str, float | None]] = []
+    false_alarms: list[tuple[str, int]] = []
+    hits: list[tuple[str, int]] = []
+    for c in metrics.per_label:
+        t = lowest_threshold(metrics.thresholds, c.false_alarms, allowed)
+        thresholds.append((c.label, t))
+        i = None if t is None else metrics.index(t)
+        false_alarms.append((c.label, 0 if i is None else c.false_alarms[i]))
+        hits.append((c.label, 0 if i is None else c.hits[i]))
+    return Calibration(
+        budget_per_hour, allowed, tuple(thresholds), tuple(false_alarms), tuple(hits)
+    )
+
+
+def _on_grid(metrics: DetectionMetrics, threshold: float) -> int | None:
+    try:
+        return metrics.index(threshold)
+    except ValueError:
+        return None
+
+
+def format_detection(
+    metrics: DetectionMetrics,
+    shown: Sequence[float] = (0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.99),
+    calibration: Calibration | None = None,
+) -> str:
+    """Markdown tables (they paste into a model card): all watched labels together at the
+    `shown` thresholds that are on the grid, each label at 0.5 (if on the grid), and the
+    `calibration`'s thresholds if given."""
+    m, o = metrics, metrics.overall
+    lines = [
+        f"detection of {', '.join(m.labels)} (min_windows {m.min_windows}): "
+        f"{m.negative_clips} negative clips, {m.negative_hours:.4f} h; "
+        f"{o.positives} positive clips",
+        "",
+        "| threshold | false alarms | per hour | recall | hits |",
+        "| ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for t in shown:
+        i = _on_grid(m, t)
+        if i is not None:
+            lines.append(
+                f"| {t:g} | {o.false_alarms[i]} | {o.false_alarms_per_hour[i]:.2f} | "
+                f"{o.recall[i]:.4f} | {o.hits[i]}/{o.positives} |"
+            )
+    half = _on_grid(m, 0.5)
+    if half is not None:
+        lines += [
+            "",
+            "| label | positives | recall at 0.5 | false alarms/h at 0.5 |",
+            "| --- | ---: | ---: | ---: |",
+        ]
+        for c in m.per_label:
+            recall = "n/a" if not c.positives else f"{c.recall[half]:.4f}"
+            lines.append(
+                f"| {c.label} | {c.positives} | {recall} | {c.false_alarms_per_hour[half]:.2f} |"
+            )
+    if calibration is not None:
+        lines += [
+            "",
+            f"thresholds for {calibration.budget_per_hour:g} false alarms/h "
+            f"({calibration.allowed_per_label} per label on these hours):",
+            "",
+            "| label | threshold | false alarms | recall |",
+            "| --- | ---: | ---: | ---: |",
+        ]
+        chosen_of = dict(calibration.thresholds)
+        counts = dict(calibration.false_alarms)
+        hit_counts = dict(calibration.hits)
+        for c in m.per_label:
+            chosen = chosen_of[c.label]
+            if chosen is None:
+                lines.append(f"| {c.label} | none on the grid | | |")
+                continue
+            recall = "n/a" if not c.positives else f"{hit_counts[c.label] / c.positives:.4f}"
+            lines.append(f"| {c.label} | {chosen:g} | {counts[c.label]} | {recall} |")
     return "\n".join(lines)

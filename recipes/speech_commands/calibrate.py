@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,8 @@ import numpy as np
 from recipes.speech_commands.detection import FloatArray, OperatingPoint, detections
 from recipes.speech_commands.evaluate_real import CONDITIONS, ROOT, Clip, build_clips, window_scores
 from recipes.speech_commands.synthesize import COMMANDS, LABELS
+from tritone.metrics import allowed_false_alarms, count_detections
+from tritone.metrics import lowest_threshold as shared_lowest_threshold
 
 RESULTS = ROOT / "recipes" / "speech_commands" / "results"
 MIN_WINDOWS = (1, 2, 3)
@@ -36,27 +37,23 @@ CEILING = 0.999
 
 
 def count_spans(column: FloatArray, threshold: float, min_windows: int) -> int:
-    """Detections a stream makes on one label's scores: runs at or above the threshold that
-    last at least ``min_windows`` windows."""
-    above = np.concatenate([[False], column >= threshold, [False]])
-    edges = np.flatnonzero(np.diff(above.astype(np.int8)))
-    lengths = edges[1::2] - edges[0::2]
-    return int(np.count_nonzero(lengths >= min_windows))
+    """Detections a stream makes on one label's scores (`tritone.metrics.count_detections`)."""
+    return int(count_detections(column, [threshold], min_windows)[0])
 
 
 def lowest_threshold(
     negative_scores: Sequence[FloatArray], label: str, allowed: int, min_windows: int
 ) -> float:
     """The lowest threshold on a grid from CEILING down to FLOOR before the label's false
-    alarms on the negatives exceed ``allowed`` (scanned from the top: the count can rise
-    again when a higher threshold splits a span, which the scan does not look past)."""
-    columns = [s[:, LABELS.index(label)] for s in negative_scores]
-    chosen = CEILING
-    for t in np.linspace(CEILING, FLOOR, 200):
-        if sum(count_spans(c, float(t), min_windows) for c in columns) > allowed:
-            break
-        chosen = float(t)
-    return chosen
+    alarms on the negatives exceed ``allowed`` (`tritone.metrics.lowest_threshold`: scanned
+    from the top, not past the first excess); CEILING if even that exceeds it."""
+    grid = [float(t) for t in np.linspace(CEILING, FLOOR, 200)]
+    counts = sum(
+        (count_detections(s[:, LABELS.index(label)], grid, min_windows) for s in negative_scores),
+        start=np.zeros(len(grid), dtype=np.int64),
+    )
+    chosen = shared_lowest_threshold(grid, [int(c) for c in counts], allowed)
+    return CEILING if chosen is None else chosen
 
 
 def recall(
@@ -86,7 +83,7 @@ def calibrate(
 ) -> dict[str, Any]:
     negatives = [i for i, c in enumerate(clips) if c.kind == "negative"]
     hours = sum(clips[i].seconds for i in negatives) / 3600 * len(scores)
-    allowed = math.floor(budget * hours / len(COMMANDS))
+    allowed = allowed_false_alarms(budget, hours, len(COMMANDS))
     neg_scores = [scores[c][i] for c in scores for i in negatives]
     trials: list[dict[str, Any]] = []
     for k in MIN_WINDOWS:

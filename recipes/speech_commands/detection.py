@@ -19,6 +19,8 @@ import numpy as np
 import numpy.typing as npt
 from scipy import stats  # type: ignore[import-untyped]
 
+from tritone.metrics import detection_spans
+
 FloatArray = npt.NDArray[np.float32]
 
 
@@ -58,23 +60,14 @@ class OperatingPoint:
 def detections(
     scores: FloatArray, labels: Sequence[str], point: OperatingPoint
 ) -> list[tuple[str, int, int, float]]:
-    """(label, first window, last window, peak) of each detection in one stream's scores."""
+    """(label, first window, last window, peak) of each detection in one stream's scores; the
+    spans are `tritone.metrics.detection_spans`, the rule ``tritone evaluate --detect``
+    counts by too."""
     found: list[tuple[str, int, int, float]] = []
     for label, threshold in point.thresholds.items():
         column = scores[:, labels.index(label)]
-        above = column >= threshold
-        i = 0
-        n = column.shape[0]
-        while i < n:
-            if not above[i]:
-                i += 1
-                continue
-            j = i
-            while j + 1 < n and above[j + 1]:
-                j += 1
-            if j - i + 1 >= point.min_windows:
-                found.append((label, i, j, float(column[i : j + 1].max())))
-            i = j + 1
+        for first, last in detection_spans(column, threshold, point.min_windows):
+            found.append((label, first, last, float(column[first : last + 1].max())))
     return found
 
 
