@@ -109,6 +109,10 @@ async def fuzz(args: argparse.Namespace, gateway: Gateway) -> dict[str, Any]:
         "seconds": round(elapsed, 1),
         "inputs_per_s": round(tally.done / elapsed, 1),
         "slowest_input_s": round(tally.slowest, 2),
+        "slowest_inputs": [
+            {"seconds": t, "index": i, "input": detail, "status": status}
+            for t, i, detail, status in tally.slow
+        ],
         "by_status": tally.by_status(),
         "by_kind": tally.by_kind(),
         "findings": [finding_json(r) for r in tally.findings],

@@ -190,6 +190,13 @@ def model_info(msg: pb.ModelInfo) -> ModelInfo:
         stateful=msg.stateful,
         ready=msg.state == pb.MODEL_STATE_READY,
         description=msg.description,
+        # in the model's label order, not the map's
+        detection_thresholds=tuple(
+            (label, msg.detection_thresholds[label])
+            for label in msg.labels
+            if label in msg.detection_thresholds
+        ),
+        detection_min_windows=msg.detection_min_windows,
     )
 
 

@@ -64,11 +64,14 @@ from tritone.errors import TritoneError, UsageError
 from tritone.metrics import (
     Calibration,
     DetectionMetrics,
+    OperatingPointDetection,
     calibrate_detection,
     compute_detection_metrics,
     compute_metrics,
     format_detection,
     format_metrics,
+    format_operating_point,
+    operating_point_detection,
 )
 from tritone.types import ClassifyResult
 
@@ -274,6 +277,7 @@ async def _run(args: argparse.Namespace) -> int:
         print(f"note: labels in the data that the model lacks: {', '.join(unknown_to_model)}")
     detection = None
     calibration = None
+    point: OperatingPointDetection | None = None
     if watched:
         try:  # the clips that failed may have been all the negatives or all the positives
             detection = compute_detection_metrics(
@@ -290,6 +294,19 @@ async def _run(args: argparse.Namespace) -> int:
             calibration = calibrate_detection(detection, args.budget)
         print()
         print(format_detection(detection, calibration=calibration))
+        calibrated = dict(info.detection_thresholds)
+        if any(label in calibrated for label in watched):
+            # what a stream asking for the model's operating point would detect on this data
+            point = operating_point_detection(
+                y_true,
+                [outcome.windows[i] for i in scored],
+                [outcome.durations[i] for i in scored],
+                watched,
+                calibrated,
+                info.detection_min_windows,
+            )
+            print()
+            print(format_operating_point(point))
     if args.report is not None:
         report = {
             "model": info.name,
@@ -315,6 +332,8 @@ async def _run(args: argparse.Namespace) -> int:
         }
         if detection is not None:
             report["detection"] = _detection_report(detection, calibration)
+            if point is not None:
+                report["detection"]["model_operating_point"] = point.as_dict()
         args.report.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
         print(f"wrote {args.report}")
     if args.confusion is not None:

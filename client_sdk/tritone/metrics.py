@@ -18,7 +18,7 @@ numpy and the standard library only.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +32,7 @@ __all__ = [
     "DetectionCurve",
     "DetectionMetrics",
     "Metrics",
+    "OperatingPointDetection",
     "allowed_false_alarms",
     "calibrate_detection",
     "compute_detection_metrics",
@@ -40,7 +41,9 @@ __all__ = [
     "detection_spans",
     "format_detection",
     "format_metrics",
+    "format_operating_point",
     "lowest_threshold",
+    "operating_point_detection",
 ]
 
 
@@ -474,6 +477,85 @@ def calibrate_detection(metrics: DetectionMetrics, budget_per_hour: float) -> Ca
     return Calibration(
         budget_per_hour, allowed, tuple(thresholds), tuple(false_alarms), tuple(hits)
     )
+
+
+@dataclass(frozen=True, slots=True)
+class OperatingPointDetection:
+    """Detections at one threshold per label: a model's calibrated operating point, the one
+    a stream with ``detection_threshold="model"`` uses. Each curve holds one value."""
+
+    thresholds: tuple[tuple[str, float], ...]
+    min_windows: int
+    per_label: tuple[DetectionCurve, ...]
+    overall: DetectionCurve
+
+    def as_dict(self) -> dict[str, Any]:
+        def point(c: DetectionCurve) -> dict[str, Any]:
+            recall = c.recall[0]
+            return {
+                "positives": c.positives,
+                "hits": c.hits[0],
+                "recall": None if math.isnan(recall) else recall,
+                "false_alarms": c.false_alarms[0],
+                "false_alarms_per_hour": c.false_alarms_per_hour[0],
+                "other_label_detections": c.other_detections[0],
+            }
+
+        return {
+            "thresholds": dict(self.thresholds),
+            "min_windows": self.min_windows,
+            "all": point(self.overall),
+            "per_label": {c.label: point(c) for c in self.per_label},
+        }
+
+
+def operating_point_detection(
+    y_true: Sequence[str],
+    window_scores: Sequence[npt.ArrayLike],
+    durations_s: Sequence[float],
+    labels: Sequence[str],
+    thresholds: Mapping[str, float],
+    min_windows: int,
+) -> OperatingPointDetection:
+    """Detections of the watched `labels` that have a threshold in `thresholds`, each at
+    its own threshold; the data is read as in `compute_detection_metrics`."""
+    chosen = [(label, float(thresholds[label])) for label in labels if label in thresholds]
+    if not chosen:
+        raise ValueError(f"no threshold for any of {', '.join(labels)}")
+    curves = [
+        compute_detection_metrics(
+            y_true, window_scores, durations_s, labels, thresholds=[t], min_windows=min_windows
+        ).per_label[list(labels).index(label)]
+        for label, t in chosen
+    ]
+    overall = DetectionCurve(
+        "all",
+        sum(c.positives for c in curves),
+        (sum(c.hits[0] for c in curves),),
+        (sum(c.false_alarms[0] for c in curves),),
+        (sum(c.other_detections[0] for c in curves),),
+        curves[0].negative_hours,
+    )
+    return OperatingPointDetection(tuple(chosen), min_windows, tuple(curves), overall)
+
+
+def format_operating_point(point: OperatingPointDetection) -> str:
+    """A markdown table of each label at its own threshold, and all of them together."""
+    lines = [
+        f"at the model's operating point (min_windows {point.min_windows}):",
+        "",
+        "| label | threshold | false alarms | per hour | recall | hits |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    shown = dict(point.thresholds)
+    for c in (*point.per_label, point.overall):
+        threshold = f"{shown[c.label]:g}" if c.label in shown else "-"
+        recall = "n/a" if not c.positives else f"{c.recall[0]:.4f}"
+        lines.append(
+            f"| {c.label} | {threshold} | {c.false_alarms[0]} | "
+            f"{c.false_alarms_per_hour[0]:.2f} | {recall} | {c.hits[0]}/{c.positives} |"
+        )
+    return "\n".join(lines)
 
 
 def _on_grid(metrics: DetectionMetrics, threshold: float) -> int | None:

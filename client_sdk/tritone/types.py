@@ -237,3 +237,8 @@ class ModelInfo:
     """The model can serve requests now."""
     description: str
     """Free text from the model's config."""
+    detection_thresholds: tuple[tuple[str, float], ...] = ()
+    """The model's calibrated operating point, (label, threshold) pairs: what a stream with
+    ``detection_threshold="model"`` detects at. Empty when the model has none."""
+    detection_min_windows: int = 0
+    """Windows a span must last to count at that operating point (0: no operating point)."""

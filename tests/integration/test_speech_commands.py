@@ -14,6 +14,9 @@ claimed fails with probability at most 1 %):
 
 from __future__ import annotations
 
+import json
+import re
+
 import numpy as np
 import pytest
 
@@ -21,6 +24,7 @@ import tritone
 from recipes.speech_commands import real_speech
 from recipes.speech_commands import synthesize as synth
 from support.claims import binomial_floor, claim, poisson_ceiling
+from support.gateway import REPO
 from support.recordings import recording_path
 
 MODEL = "speech-commands"
@@ -142,3 +146,20 @@ async def test_a_stream_of_words_gives_a_result_per_window(
     assert len(aligned) == 3
     heard = [w.labels[0].label for w in aligned]
     assert sum(h == w for h, (w, _) in zip(heard, chosen, strict=True)) >= 2, heard
+
+
+async def test_the_model_describes_the_operating_point_streams_detect_at(
+    client: tritone.AsyncClient,
+) -> None:
+    """GetModel carries the calibrated thresholds from config.pbtxt, in label order, so a
+    caller (and `tritone evaluate --detect`) can see what ``detection_threshold="model"`` is."""
+    config = (REPO / "model_repository" / MODEL / "config.pbtxt").read_text(encoding="utf-8")
+    found = re.search(r'key: "detection_thresholds" value: \{ string_value: "(.*?)" \}', config)
+    assert found is not None, "speech-commands has no detection_thresholds in its config"
+    calibrated = json.loads(found.group(1).replace('\\"', '"'))
+    info = await client.get_model(MODEL)
+    assert dict(info.detection_thresholds) == calibrated
+    assert [label for label, _ in info.detection_thresholds] == [
+        label for label in info.labels if label in calibrated
+    ]
+    assert info.detection_min_windows >= 1

@@ -49,6 +49,8 @@ def _spec_json(spec: ModelSpec) -> dict[str, object]:
         "activation": spec.activation,
         "stateful": spec.stateful,
         "ready": spec.ready,
+        "detection_thresholds": dict(spec.detection.thresholds),
+        "detection_min_windows": spec.detection.min_windows if spec.detection.thresholds else 0,
     }
 
 

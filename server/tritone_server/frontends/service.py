@@ -67,6 +67,8 @@ def model_info(spec: ModelSpec) -> pb.ModelInfo:
         stateful=spec.stateful,
         state=pb.MODEL_STATE_READY if spec.ready else pb.MODEL_STATE_UNAVAILABLE,
         description=spec.description,
+        detection_thresholds=dict(spec.detection.thresholds),
+        detection_min_windows=spec.detection.min_windows if spec.detection.thresholds else 0,
     )
 
 

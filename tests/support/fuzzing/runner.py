@@ -53,6 +53,9 @@ class Result:
     finding: str | None  # why this outcome is not acceptable; None when it is
 
 
+SLOW_KEPT: Final = 8
+
+
 @dataclass(slots=True)
 class Tally:
     """Counts per kind and status, the findings, and the run's pace."""
@@ -62,11 +65,16 @@ class Tally:
     done: int = 0
     started: float = field(default_factory=time.monotonic)
     slowest: float = 0.0
+    slow: list[tuple[float, int, str, str]] = field(default_factory=list)
+    """The slowest inputs: (seconds, index, detail, status), at most `SLOW_KEPT`."""
 
     def add(self, result: Result) -> None:
         self.counts[(result.case.kind, result.case.route, result.status)] += 1
         self.done += 1
         self.slowest = max(self.slowest, result.seconds)
+        case = result.case
+        self.slow.append((round(result.seconds, 2), case.index, case.detail[:120], result.status))
+        self.slow = sorted(self.slow, reverse=True)[:SLOW_KEPT]
         if result.finding is not None:
             self.findings.append(result)
 

@@ -20,7 +20,9 @@ from tritone.metrics import (
     count_detections,
     detection_spans,
     format_detection,
+    format_operating_point,
     lowest_threshold,
+    operating_point_detection,
 )
 
 #                 0    1    2    3    4    5    6    7
@@ -115,6 +117,32 @@ def test_det_curves_of_a_hand_computed_set() -> None:
         y_true, scores, durations, ["yes", "no"], thresholds=[0.5], min_windows=2
     )
     assert with_two.overall.false_alarms == (0,) and with_two.overall.hits == (0,)
+
+
+def test_the_model_operating_point_puts_each_label_at_its_own_threshold() -> None:
+    y_true, scores, durations = small_set()
+    # yes at 0.5 (same counts as the grid's 0.5 column), no at 0.65 (the 0.65 column)
+    point = operating_point_detection(
+        y_true, scores, durations, ["yes", "no"], {"no": 0.65, "yes": 0.5, "up": 0.1}, 1
+    )
+    assert point.thresholds == (("yes", 0.5), ("no", 0.65))  # watched order, watched only
+    yes, no = point.per_label
+    assert (yes.false_alarms, yes.hits, no.false_alarms, no.hits) == ((2,), (1,), (0,), (1,))
+    assert point.overall.false_alarms == (2,) and point.overall.hits == (2,)
+    assert point.overall.positives == 2 and point.overall.false_alarms_per_hour == (2.0,)
+    report = json.loads(json.dumps(point.as_dict()))
+    assert report["thresholds"] == {"yes": 0.5, "no": 0.65}
+    assert report["all"]["recall"] == 1.0 and report["per_label"]["no"]["false_alarms"] == 0
+    table = format_operating_point(point)
+    assert "| yes | 0.5 | 2 | 2.00 | 1.0000 | 1/1 |" in table
+    assert "| all | - | 2 | 2.00 | 1.0000 | 2/2 |" in table
+    # min_windows is the model's: no span of these lasts two windows
+    longer = operating_point_detection(
+        y_true, scores, durations, ["yes", "no"], {"yes": 0.5, "no": 0.5}, 2
+    )
+    assert longer.overall.false_alarms == (0,) and longer.overall.hits == (0,)
+    with pytest.raises(ValueError, match="no threshold"):
+        operating_point_detection(y_true, scores, durations, ["yes", "no"], {"up": 0.5}, 1)
 
 
 def test_calibration_gives_each_label_its_share_of_the_budget() -> None:

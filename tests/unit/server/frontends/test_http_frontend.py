@@ -274,6 +274,8 @@ async def test_models_lists_the_catalogue(http: Http) -> None:
         "activation": "none",
         "stateful": False,
         "ready": True,
+        "detection_thresholds": {},
+        "detection_min_windows": 0,
     }
 
 
