@@ -239,8 +239,11 @@ class AudioClassificationService(pb_grpc.AudioClassificationServicer):
         limits = self.limits
         deadline = time.monotonic() + limits.max_stream_s
         requests = aiter(request_iterator)
+        # asyncio.timeout, never asyncio.wait_for: before Python 3.12 wait_for returns the
+        # result and swallows a cancellation that lands as the message arrives.
         try:
-            first = await asyncio.wait_for(anext(requests, None), limits.config_timeout_s)
+            async with asyncio.timeout(limits.config_timeout_s):
+                first = await anext(requests, None)
         except TimeoutError:
             raise limits.config_error() from None
         if first is None or first.WhichOneof("request") != "config":
@@ -281,6 +284,7 @@ class AudioClassificationService(pb_grpc.AudioClassificationServicer):
         finally:
             self._live.discard(queue)
             self.dataplane.close_stream(stream)
+            queue.stop()  # a reader waiting for room returns even if its cancel went astray
             reader.cancel()
             # asyncio.wait, not `await reader`: our own cancellation must not be swallowed.
             await asyncio.wait({reader})
@@ -327,9 +331,8 @@ async def _read_audio(
             if left <= 0:
                 raise limits.duration_error()
             try:
-                request = await asyncio.wait_for(
-                    anext(requests, None), min(limits.stream_idle_s, left)
-                )
+                async with asyncio.timeout(min(limits.stream_idle_s, left)):
+                    request = await anext(requests, None)
             except TimeoutError:
                 raise (
                     limits.idle_error() if left > limits.stream_idle_s else limits.duration_error()
@@ -341,6 +344,8 @@ async def _read_audio(
             if request.audio:
                 limits.check_chunk(len(request.audio))
                 await queue.put(request.audio, len(request.audio))
+                if queue.stopped:
+                    return  # the classifier is done (shutdown, failure): read no more
     except asyncio.CancelledError:
         raise
     except Exception as exc:

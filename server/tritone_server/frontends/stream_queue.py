@@ -68,6 +68,10 @@ class ChunkQueue:
         self._changed.set()
         return queued_at, item
 
+    @property
+    def stopped(self) -> bool:
+        return self._stopped
+
     def stop(self) -> None:
         self._stopped = True
         self._changed.set()
