@@ -43,7 +43,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--inputs", type=int, default=10_000, help="number of fuzz inputs")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--concurrency", type=int, default=4, help="inputs in flight at once")
-    p.add_argument("--deadline-s", type=float, default=30.0, help="per input; past it is a hang")
+    p.add_argument(
+        "--deadline-s",
+        type=float,
+        default=30.0,
+        help="per input, past it is a hang; a stream: this long without progress (4x in all)",
+    )
     p.add_argument("--huge-chunk-mb", type=float, default=16.0, help="size of the huge chunk")
     p.add_argument("--huge-chunk-share", type=float, default=0.006, help="share of chunk sequences")
     p.add_argument("--only", type=int, nargs="*", help="send only these case indices")
@@ -73,7 +78,7 @@ async def fuzz(args: argparse.Namespace, gateway: Gateway) -> dict[str, Any]:
     )
     indices = args.only if args.only else range(args.inputs)
     cases = (make_case(args.seed, i, seeds, cfg) for i in indices)
-    tally = Tally()
+    tally = Tally(deadline_s=args.deadline_s)
 
     def progress(result: Result) -> None:
         tally.add(result)
@@ -109,6 +114,7 @@ async def fuzz(args: argparse.Namespace, gateway: Gateway) -> dict[str, Any]:
         "seconds": round(elapsed, 1),
         "inputs_per_s": round(tally.done / elapsed, 1),
         "slowest_input_s": round(tally.slowest, 2),
+        "over_deadline_not_hung": tally.over_deadline,
         "slowest_inputs": [
             {"seconds": t, "index": i, "input": detail, "status": status}
             for t, i, detail, status in tally.slow
@@ -171,7 +177,9 @@ def append_results(report: dict[str, Any], command: str) -> None:
         f"- findings: {len(report['findings'])}; normal request afterwards: "
         f"{report['healthy_request_after']}",
         f"- {report['inputs_per_s']} inputs/s over {report['seconds']} s; slowest input "
-        f"{report['slowest_input_s']} s",
+        f"{report['slowest_input_s']} s; {report['over_deadline_not_hung']} inputs took longer "
+        f"than {report['deadline_s']:g} s while making progress (a stream is hung only after "
+        f"{report['deadline_s']:g} s with nothing read or answered)",
         f"- gateway RSS start {rss['gateway_start']} MB, peak {rss['gateway_peak']} MB, end "
         f"{rss['gateway_end']} MB; decode workers together peak {rss['decode_workers_peak']} "
         f"MB, end {rss['decode_workers_end']} MB",

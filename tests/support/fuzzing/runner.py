@@ -4,16 +4,22 @@ Acceptable outcomes: OK, INVALID_ARGUMENT or RESOURCE_EXHAUSTED (and NOT_FOUND f
 that names a model that does not exist). Anything else is a finding: INTERNAL, UNKNOWN, any
 other status, no answer within the deadline (a hang), the gateway process gone (a crash), or
 UNAVAILABLE while Triton is alive.
+
+A stream is hung when it makes no progress for the deadline: neither a message of the
+caller's read by the gateway nor an answer received. A long stream sent as fast as possible
+can take longer than the deadline on a loaded machine while answering all along; it gets up
+to `STREAM_DEADLINE_FACTOR` deadlines in all, and is counted among the slow, not the hung.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 import time
 import urllib.parse
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -54,6 +60,7 @@ class Result:
 
 
 SLOW_KEPT: Final = 8
+STREAM_DEADLINE_FACTOR: Final = 4
 
 
 @dataclass(slots=True)
@@ -65,6 +72,9 @@ class Tally:
     done: int = 0
     started: float = field(default_factory=time.monotonic)
     slowest: float = 0.0
+    deadline_s: float = 30.0
+    over_deadline: int = 0
+    """Inputs that took longer than the deadline but were not hung (long streams)."""
     slow: list[tuple[float, int, str, str]] = field(default_factory=list)
     """The slowest inputs: (seconds, index, detail, status), at most `SLOW_KEPT`."""
 
@@ -72,6 +82,8 @@ class Tally:
         self.counts[(result.case.kind, result.case.route, result.status)] += 1
         self.done += 1
         self.slowest = max(self.slowest, result.seconds)
+        if result.seconds > self.deadline_s and result.status != HANG:
+            self.over_deadline += 1
         case = result.case
         self.slow.append((round(result.seconds, 2), case.index, case.detail[:120], result.status))
         self.slow = sorted(self.slow, reverse=True)[:SLOW_KEPT]
@@ -175,11 +187,38 @@ class Runner:
         return "OK", ""
 
     def _stream(self, messages: tuple[pb.StreamClassifyRequest, ...]) -> tuple[str, str]:
+        last = [time.monotonic()]  # the latest progress either way
+        stalled = threading.Event()
+        done = threading.Event()
+
+        def sent() -> Iterator[pb.StreamClassifyRequest]:
+            for message in messages:
+                last[0] = time.monotonic()
+                yield message
+
+        call = self.sync_stub.StreamClassify(
+            sent(), timeout=self.deadline_s * STREAM_DEADLINE_FACTOR
+        )
+
+        def watch() -> None:
+            while not done.wait(0.25):
+                if time.monotonic() - last[0] > self.deadline_s:
+                    stalled.set()
+                    call.cancel()
+                    return
+
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
         try:
-            for _ in self.sync_stub.StreamClassify(iter(messages), timeout=self.deadline_s):
-                pass
+            for _ in call:
+                last[0] = time.monotonic()
         except grpc.RpcError as exc:
+            if stalled.is_set():
+                return HANG, f"no progress for {self.deadline_s:g} s (nothing read or answered)"
             return exc.code().name, exc.details() or ""
+        finally:
+            done.set()
+            watcher.join()
         return "OK", ""
 
     async def _http(self, request: HttpRequest) -> tuple[str, str]:
@@ -204,9 +243,10 @@ class Runner:
         async with self._room.enter(case.heavy):
             started = time.monotonic()
             try:
-                status, message = await asyncio.wait_for(
-                    self._send(case), timeout=self.deadline_s + 10
+                limit = self.deadline_s * (
+                    STREAM_DEADLINE_FACTOR if case.route == "grpc_stream" else 1
                 )
+                status, message = await asyncio.wait_for(self._send(case), timeout=limit + 10)
             except TimeoutError:
                 status, message = HANG, "the client's own deadline did not end the call"
             seconds = time.monotonic() - started
@@ -222,7 +262,7 @@ class Runner:
         if not self.gateway.alive():
             return CRASH, message, "the gateway process exited"
         if status == "DEADLINE_EXCEEDED":
-            return HANG, message, f"no answer within the {self.deadline_s:g} s deadline"
+            return HANG, message, "no answer within its deadline"
         if status == HANG:
             return HANG, message, message
         if status in ALLOWED or (status == "NOT_FOUND" and case.unknown_model):
