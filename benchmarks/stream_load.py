@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import os
 import resource
 import statistics
@@ -86,7 +87,7 @@ async def one_stream(
             async for event in stream:
                 if isinstance(event, tritone.WindowResult) and not event.interim:
                     windows += 1
-                    last_chunk = int(np.ceil(event.end_s * RATE / chunk)) - 1
+                    last_chunk = math.ceil(event.end_s * RATE / chunk) - 1
                     if 0 <= last_chunk < len(sent_at):
                         latencies.append(time.perf_counter() - sent_at[last_chunk])
                 elif isinstance(event, tritone.StreamSummary):
@@ -150,7 +151,9 @@ async def run(
 async def measure(args: argparse.Namespace, batch_delay_ms: float) -> list[dict[str, float]]:
     rows = []
     async with LocalTriton(ROOT / "model_repository", startup_timeout_s=240) as endpoints:
+        # the gateway's default max_streams (256) would refuse the rest of a larger run
         extra = ["--batch-delay-ms", str(batch_delay_ms)]
+        extra += ["--max-streams", str(max(256, *args.streams))]
         async with start_gateway(endpoints.grpc_url, extra) as (target, pid):
             stats = triton_aio.InferenceServerClient(endpoints.grpc_url)
             try:
@@ -214,9 +217,10 @@ async def main() -> None:
         f"model `{args.model}`\n",
         f"`{command}` — {CHUNK_MS} ms chunks of 16 kHz s16le at real-time pace, "
         f"{args.seconds:g} s per stream, every stream opened before the clock starts; the "
-        "load generator (client CPU), the gateway (its process tree) and Triton are separate "
-        "processes on the same shared machine, with other work running. Latency: chunk that "
-        "completes a window sent → its WindowResult received.\n",
+        "load generator (client CPU), the gateway (its process tree, started with "
+        f"`--max-streams {max(256, *args.streams)}`) and Triton are separate processes on the "
+        "same shared machine, with other work running. Latency: chunk that completes a window "
+        "sent → its WindowResult received.\n",
         *lines,
         "",
         "Targets missed: " + ("; ".join(missed) if missed else "none") + "\n",

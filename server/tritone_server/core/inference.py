@@ -208,5 +208,6 @@ def _runs(windows: FloatArray, overlap: int, most: int) -> list[FloatArray]:
 
 
 def _shorter(a: float | None, b: float | None) -> float | None:
-    given = [t for t in (a, b) if t is not None]
-    return min(given) if given else None
+    if a is None:
+        return b
+    return a if b is None or a < b else b

@@ -310,8 +310,12 @@ class LiveStream:
         return [WindowEvent(0, 0.0, end_s, labels, True, self._progress())]
 
     async def _classify(self, starts: list[int], final: bool = False) -> list[StreamEvent]:
-        # starts are one hop apart: one strided view over the buffer, no copy
-        windows = self.buffer.windows(starts[0], len(starts), self.hop, self.window)
+        # starts are one hop apart: one strided view over the buffer, no copy (one window,
+        # the usual case of a live stream, is a plain slice)
+        if len(starts) == 1:
+            windows = self.buffer.window(starts[0], self.window)[None, :]
+        else:
+            windows = self.buffer.windows(starts[0], len(starts), self.hop, self.window)
         logits, self.state = await self.inference.run(self.spec, windows, self.state)
         scores = activate(logits, self.activation)
         self.score_sum += scores.sum(axis=0)

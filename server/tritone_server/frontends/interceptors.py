@@ -27,28 +27,50 @@ Around = Callable[[str, grpc.aio.ServicerContext], contextlib.AbstractAsyncConte
 
 
 def _wrap(handler: grpc.RpcMethodHandler, method: str, around: Around) -> grpc.RpcMethodHandler:
+    """``handler`` run inside ``around``. When ``handler`` is itself one of these wrappers,
+    the result wraps its inner handler in both contexts at once: a stream's every reply then
+    passes through one generator layer, not one per interceptor."""
     if handler.unary_unary is not None:
-        inner = handler.unary_unary
+        inner, arounds = _unwrapped(handler.unary_unary, around)
 
         async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            async with around(method, context):
+            async with contextlib.AsyncExitStack() as stack:
+                for enter in arounds:
+                    await stack.enter_async_context(enter(method, context))
                 return await inner(request, context)
 
+        _mark(unary, inner, arounds)
         return grpc.unary_unary_rpc_method_handler(
             unary, handler.request_deserializer, handler.response_serializer
         )
     if handler.stream_stream is not None:
-        inner_stream = handler.stream_stream
+        inner_stream, stream_arounds = _unwrapped(handler.stream_stream, around)
 
         async def streaming(requests: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-            async with around(method, context):
+            async with contextlib.AsyncExitStack() as stack:
+                for enter in stream_arounds:
+                    await stack.enter_async_context(enter(method, context))
                 async for reply in inner_stream(requests, context):
                     yield reply
 
+        _mark(streaming, inner_stream, stream_arounds)
         return grpc.stream_stream_rpc_method_handler(
             streaming, handler.request_deserializer, handler.response_serializer
         )
     return handler  # unary-stream / stream-unary: none in our service
+
+
+def _unwrapped(function: Any, around: Around) -> tuple[Any, tuple[Around, ...]]:
+    """The handler function under our wrappers, and every context to enter, outermost first."""
+    inner = getattr(function, "_tritone_inner", None)
+    if inner is None:
+        return function, (around,)
+    return inner, (around, *function._tritone_arounds)
+
+
+def _mark(wrapper: Any, inner: Any, arounds: tuple[Around, ...]) -> None:
+    wrapper._tritone_inner = inner
+    wrapper._tritone_arounds = arounds
 
 
 class _Interceptor(grpc.aio.ServerInterceptor):
