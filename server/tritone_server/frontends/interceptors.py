@@ -34,9 +34,11 @@ def _wrap(handler: grpc.RpcMethodHandler, method: str, around: Around) -> grpc.R
         inner, arounds = _unwrapped(handler.unary_unary, around)
 
         async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            async with contextlib.AsyncExitStack() as stack:
-                for enter in arounds:
-                    await stack.enter_async_context(enter(method, context))
+            if len(arounds) == 3:  # the gateway's interceptors: plain nesting, no exit stack
+                a, b, c = arounds
+                async with a(method, context), b(method, context), c(method, context):
+                    return await inner(request, context)
+            async with _nested(arounds, method, context):
                 return await inner(request, context)
 
         _mark(unary, inner, arounds)
@@ -47,9 +49,7 @@ def _wrap(handler: grpc.RpcMethodHandler, method: str, around: Around) -> grpc.R
         inner_stream, stream_arounds = _unwrapped(handler.stream_stream, around)
 
         async def streaming(requests: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-            async with contextlib.AsyncExitStack() as stack:
-                for enter in stream_arounds:
-                    await stack.enter_async_context(enter(method, context))
+            async with _nested(stream_arounds, method, context):
                 async for reply in inner_stream(requests, context):
                     yield reply
 
@@ -58,6 +58,17 @@ def _wrap(handler: grpc.RpcMethodHandler, method: str, around: Around) -> grpc.R
             streaming, handler.request_deserializer, handler.response_serializer
         )
     return handler  # unary-stream / stream-unary: none in our service
+
+
+@contextlib.asynccontextmanager
+async def _nested(
+    arounds: tuple[Around, ...], method: str, context: grpc.aio.ServicerContext
+) -> AsyncIterator[None]:
+    """Any number of contexts, outermost first (an AsyncExitStack)."""
+    async with contextlib.AsyncExitStack() as stack:
+        for enter in arounds:
+            await stack.enter_async_context(enter(method, context))
+        yield
 
 
 def _unwrapped(function: Any, around: Around) -> tuple[Any, tuple[Around, ...]]:
