@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import os
 import resource
 import statistics
@@ -86,7 +87,7 @@ async def one_stream(
             async for event in stream:
                 if isinstance(event, tritone.WindowResult) and not event.interim:
                     windows += 1
-                    last_chunk = int(np.ceil(event.end_s * RATE / chunk)) - 1
+                    last_chunk = math.ceil(event.end_s * RATE / chunk) - 1
                     if 0 <= last_chunk < len(sent_at):
                         latencies.append(time.perf_counter() - sent_at[last_chunk])
                 elif isinstance(event, tritone.StreamSummary):
@@ -109,6 +110,7 @@ async def run(
     seconds: float,
     target: str,
     pid: int,
+    triton_pid: int,
     model: str,
     stats: triton_aio.InferenceServerClient,
 ) -> dict[str, float]:
@@ -122,9 +124,11 @@ async def run(
         entry0 = (await stats.get_inference_statistics(model, as_json=True))["model_stats"][0]
         clock[0] = time.perf_counter() + 0.05
         cpu0, me0, wall0 = cpu_tree_seconds(pid), own_cpu(), time.perf_counter()
+        triton0 = cpu_tree_seconds(triton_pid)
         await opened.wait()
         results = await asyncio.gather(*tasks)
         cpu1, me1, wall1 = cpu_tree_seconds(pid), own_cpu(), time.perf_counter()
+        triton1 = cpu_tree_seconds(triton_pid)
         entry1 = (await stats.get_inference_statistics(model, as_json=True))["model_stats"][0]
     chunks = sum(s.chunks for s in results)
     lat = sorted(x for s in results for x in s.latencies)
@@ -140,6 +144,8 @@ async def run(
         "cpu_us_per_chunk": (cpu1 - cpu0) / chunks * 1e6,
         "client_us_per_chunk": (me1 - me0) / chunks * 1e6,
         "gateway_cores": (cpu1 - cpu0) / (wall1 - wall0),
+        "triton_us_per_chunk": (triton1 - triton0) / chunks * 1e6,
+        "busy_cores": (cpu1 - cpu0 + me1 - me0 + triton1 - triton0) / (wall1 - wall0),
         "p50_ms": statistics.median(lat) * 1000,
         "p95_ms": lat[int(0.95 * (len(lat) - 1))] * 1000,
         "p99_ms": lat[int(0.99 * (len(lat) - 1))] * 1000,
@@ -149,13 +155,19 @@ async def run(
 
 async def measure(args: argparse.Namespace, batch_delay_ms: float) -> list[dict[str, float]]:
     rows = []
-    async with LocalTriton(ROOT / "model_repository", startup_timeout_s=240) as endpoints:
+    triton = LocalTriton(ROOT / "model_repository", startup_timeout_s=240)
+    async with triton as endpoints:
+        assert triton.pid is not None
+        # the gateway's default max_streams (256) would refuse the rest of a larger run
         extra = ["--batch-delay-ms", str(batch_delay_ms)]
+        extra += ["--max-streams", str(max(256, *args.streams))]
         async with start_gateway(endpoints.grpc_url, extra) as (target, pid):
             stats = triton_aio.InferenceServerClient(endpoints.grpc_url)
             try:
                 for streams in args.streams:
-                    row = await run(streams, args.seconds, target, pid, args.model, stats)
+                    row = await run(
+                        streams, args.seconds, target, pid, triton.pid, args.model, stats
+                    )
                     row["batch_delay_ms"] = batch_delay_ms
                     rows.append(row)
                     print(row, flush=True)
@@ -167,9 +179,10 @@ async def measure(args: argparse.Namespace, batch_delay_ms: float) -> list[dict[
 def table(rows: list[dict[str, float]]) -> tuple[list[str], list[str]]:
     lines = [
         "| batch delay ms | streams | chunks | windows | frames sent / in summaries "
-        "| gateway CPU µs/chunk | client CPU µs/chunk | gateway cores | p50 ms | p95 ms "
-        "| p99 ms | Triton avg batch |",
-        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| gateway CPU µs/chunk | client CPU µs/chunk | Triton CPU µs/chunk | gateway cores "
+        "| cores busy (all three) | p50 ms | p95 ms | p99 ms | Triton avg batch |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
+        "| ---: | ---: |",
     ]
     missed = []
     for r in rows:
@@ -177,7 +190,8 @@ def table(rows: list[dict[str, float]]) -> tuple[list[str], list[str]]:
             f"| {r['batch_delay_ms']:g} | {r['streams']} | {r['chunks']} | {r['windows']} "
             f"| {r['frames_sent']} / {r['frames_summarised']} "
             f"| {r['cpu_us_per_chunk']:.0f} | {r['client_us_per_chunk']:.0f} "
-            f"| {r['gateway_cores']:.2f} | {r['p50_ms']:.1f} | {r['p95_ms']:.1f} "
+            f"| {r['triton_us_per_chunk']:.0f} | {r['gateway_cores']:.2f} "
+            f"| {r['busy_cores']:.2f} | {r['p50_ms']:.1f} | {r['p95_ms']:.1f} "
             f"| {r['p99_ms']:.1f} | {r['avg_batch']:.1f} |"
         )
         where = f"{r['streams']} streams, delay {r['batch_delay_ms']:g} ms"
@@ -214,9 +228,10 @@ async def main() -> None:
         f"model `{args.model}`\n",
         f"`{command}` — {CHUNK_MS} ms chunks of 16 kHz s16le at real-time pace, "
         f"{args.seconds:g} s per stream, every stream opened before the clock starts; the "
-        "load generator (client CPU), the gateway (its process tree) and Triton are separate "
-        "processes on the same shared machine, with other work running. Latency: chunk that "
-        "completes a window sent → its WindowResult received.\n",
+        "load generator (client CPU), the gateway (its process tree, started with "
+        f"`--max-streams {max(256, *args.streams)}`) and Triton are separate processes on the "
+        "same shared machine, with other work running. Latency: chunk that completes a window "
+        "sent → its WindowResult received.\n",
         *lines,
         "",
         "Targets missed: " + ("; ".join(missed) if missed else "none") + "\n",

@@ -193,7 +193,8 @@ class AudioStream:
         if self._closed or self._cancelled:
             raise StreamStateError("send() on a stream that was closed or cancelled")
         data = chunk_bytes(chunk, self._encoding, self._channels)
-        await self._start()
+        if self._call is None:
+            await self._start()
         if not data:
             return
         try:
@@ -310,7 +311,8 @@ class AudioStream:
             raise StopAsyncIteration
         if self._call is None and self._closed:
             raise StreamStateError("the stream was closed or cancelled before it started")
-        await self._start()
+        if self._call is None:
+            await self._start()
         async with self._read_lock:
             while True:
                 if self._finished:

@@ -34,6 +34,7 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self._stages: dict[tuple[str, str], Histogram] = {}
+        self._requests: dict[tuple[str, str, str], Counter] = {}
         r = self.registry
         self.requests = Counter(
             "tritone_requests",
@@ -101,7 +102,11 @@ class Metrics:
             self.stage_histogram(stage, model).observe(time.perf_counter() - started)
 
     def record_request(self, rpc: str, model: str, code: str, seconds: float) -> None:
-        self.requests.labels(rpc, model, code).inc()
+        key = (rpc, model, code)
+        counter = self._requests.get(key)
+        if counter is None:  # labels() validates and locks: once per combination
+            counter = self._requests[key] = self.requests.labels(rpc, model, code)
+        counter.inc()
         if code != "OK":
             self.errors.labels(rpc, model, code).inc()
         self.stage_histogram("total", model).observe(seconds)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -79,10 +80,14 @@ class Inference:
         # left neither fails the others' windows nor makes the endpoint look unavailable.
         # Each caller waits for its share only as long as its own deadline allows.
         async def send(merged: Mapping[str, FloatArray]) -> dict[str, FloatArray]:
-            with self.metrics.stage("triton", spec.name):
+            started = time.perf_counter()
+            try:
                 return await self.backend.infer(
                     spec.name, merged, outputs, timeout_s=self.timeout_s
                 )
+            finally:
+                stage = self.metrics.stage_histogram("triton", spec.name)
+                stage.observe(time.perf_counter() - started)
 
         if self.batcher is None or not merge:
             share = send(inputs)
@@ -208,5 +213,6 @@ def _runs(windows: FloatArray, overlap: int, most: int) -> list[FloatArray]:
 
 
 def _shorter(a: float | None, b: float | None) -> float | None:
-    given = [t for t in (a, b) if t is not None]
-    return min(given) if given else None
+    if a is None:
+        return b
+    return a if b is None or a < b else b

@@ -255,6 +255,22 @@ class LiveStream:
         # Input samples per slice such that a slice is at most SLICE_SAMPLES at the model rate.
         step = max(1, SLICE_SAMPLES * self.input_rate // self.rate)
         events: list[StreamEvent] = []
+        if self.resampler is None and samples.shape[0] <= step:
+            # The usual live chunk: one slice, no resampling; most complete no window.
+            self._append(samples)
+            if self.next_start + self.window <= self.total:
+                events = await self._classify_full_windows()
+        else:
+            events = await self._feed_slices(samples, step)
+        options = self.options
+        if options.interim_results and self.windows == 0 and not options.suppress_windows:
+            events += await self._interim()
+        return events
+
+    async def _feed_slices(self, samples: FloatArray, step: int) -> list[StreamEvent]:
+        """A chunk in slices of at most ``step`` input samples, resampled, the event loop
+        let go between two slices."""
+        events: list[StreamEvent] = []
         for begin in range(0, samples.shape[0], step):
             part = samples[begin : begin + step]
             resampler = self.resampler
@@ -267,9 +283,6 @@ class LiveStream:
             events += await self._classify_full_windows()
             if begin + step < samples.shape[0]:
                 await asyncio.sleep(0)  # other callers run between two slices of one chunk
-        show_interim = self.options.interim_results and not self.options.suppress_windows
-        if show_interim and self.windows == 0:
-            events += await self._interim()
         return events
 
     async def finish(self) -> list[StreamEvent]:
@@ -310,8 +323,12 @@ class LiveStream:
         return [WindowEvent(0, 0.0, end_s, labels, True, self._progress())]
 
     async def _classify(self, starts: list[int], final: bool = False) -> list[StreamEvent]:
-        # starts are one hop apart: one strided view over the buffer, no copy
-        windows = self.buffer.windows(starts[0], len(starts), self.hop, self.window)
+        # starts are one hop apart: one strided view over the buffer, no copy (one window,
+        # the usual case of a live stream, is a plain slice)
+        if len(starts) == 1:
+            windows = self.buffer.window(starts[0], self.window)[None, :]
+        else:
+            windows = self.buffer.windows(starts[0], len(starts), self.hop, self.window)
         logits, self.state = await self.inference.run(self.spec, windows, self.state)
         scores = activate(logits, self.activation)
         self.score_sum += scores.sum(axis=0)

@@ -23,6 +23,7 @@ from tritone_server.core.streams import (
 )
 from tritone_server.errors import BackendUnavailable, InvalidRequest
 from tritone_server.frontends.stream_queue import END, STOPPED, ChunkQueue
+from tritone_server.frontends.stream_watchdog import StreamWatchdog
 
 _ACTIVATIONS: dict[int, Activation | None] = {
     pb.ACTIVATION_UNSPECIFIED: None,
@@ -323,31 +324,39 @@ async def _read_audio(
     """Move audio from the wire to the bounded queue; a full queue holds the client back.
 
     Waits for each message at most the idle limit (and never past the stream's deadline);
-    the wait while the queue is full does not count, it is not the client's doing.
+    the wait while the queue is full does not count, it is not the client's doing. One
+    watchdog timer per stream enforces both (a timeout per message costs a task each).
     """
+    task = asyncio.current_task()
+    assert task is not None
+    watchdog = StreamWatchdog(task, limits, deadline)
     try:
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
+        with watchdog:
+            if time.monotonic() >= deadline:
                 raise limits.duration_error()
-            try:
-                async with asyncio.timeout(min(limits.stream_idle_s, left)):
-                    request = await anext(requests, None)
-            except TimeoutError:
-                raise (
-                    limits.idle_error() if left > limits.stream_idle_s else limits.duration_error()
-                ) from None
-            if request is None:
-                break
-            if request.WhichOneof("request") != "audio":
-                raise InvalidRequest("a stream carries one StreamConfig, in its first message")
-            if request.audio:
-                limits.check_chunk(len(request.audio))
-                await queue.put(request.audio, len(request.audio))
-                if queue.stopped:
-                    return  # the classifier is done (shutdown, failure): read no more
+            async for request in requests:
+                watchdog.last = time.monotonic()
+                if request.WhichOneof("request") != "audio":
+                    raise InvalidRequest("a stream carries one StreamConfig, in its first message")
+                audio = request.audio
+                if audio:
+                    size = len(audio)
+                    limits.check_chunk(size)
+                    if queue.has_room(size):
+                        queue.put_nowait(audio, size)
+                    else:
+                        watchdog.paused = True
+                        await queue.put(audio, size)
+                        watchdog.paused = False
+                        watchdog.last = time.monotonic()
+                    if queue.stopped:
+                        return  # the classifier is done (shutdown, failure): read no more
     except asyncio.CancelledError:
-        raise
+        if watchdog.error is None:
+            raise
+        task.uncancel()
+        queue.put_now(watchdog.error)
+        return
     except Exception as exc:
         queue.put_now(exc)
         return
