@@ -95,6 +95,7 @@ class AudioStream:
         self._writer: asyncio.Task[None] | None = None
         self._writer_error: BaseException | None = None
         self._first_status: tuple[Any, str] | None = None
+        self._first_trailing: Any = None
         self._start_lock = asyncio.Lock()
         self._write_lock = asyncio.Lock()
         self._read_lock = asyncio.Lock()
@@ -247,6 +248,8 @@ class AudioStream:
         )
 
     async def _trailing(self) -> Any:
+        if self._first_trailing:  # the server's, even when the status was masked since
+            return self._first_trailing
         with contextlib.suppress(Exception):
             return await self._call.trailing_metadata()
         return None
@@ -273,6 +276,8 @@ class AudioStream:
         code, details = _result_now(call.code()), _result_now(call.details())
         if code is not None:
             self._first_status = (code, details if isinstance(details, str) else "")
+            # the server's trailers (the stream's frame counts) go with its status
+            self._first_trailing = _result_now(call.trailing_metadata())
 
     async def _feed(self, chunks: ChunkSource) -> None:
         try:

@@ -68,14 +68,16 @@ async def test_one_stream_over_max_streams_is_refused(client: tritone.AsyncClien
     stop = asyncio.Event()
     opened = asyncio.Semaphore(0)
     holders = [asyncio.create_task(paced_stream(client, stop, opened)) for _ in range(3)]
-    for _ in holders:
-        await asyncio.wait_for(opened.acquire(), 30)
-    await asyncio.sleep(0.3)  # the first audio has reached each handler
-    with pytest.raises(tritone.ResourceExhaustedError, match="--max-streams") as caught:
-        async for _ in client.stream_classify([pcm(0.5)], sample_rate=RATE, model="tones"):
-            pass
-    assert caught.value.frames_received == 0  # counts come with every failed stream
-    stop.set()
+    try:
+        for _ in holders:
+            await asyncio.wait_for(opened.acquire(), 30)
+        await asyncio.sleep(0.3)  # the first audio has reached each handler
+        with pytest.raises(tritone.ResourceExhaustedError, match="--max-streams") as caught:
+            async for _ in client.stream_classify([pcm(0.5)], sample_rate=RATE, model="tones"):
+                pass
+        assert caught.value.frames_received == 0  # counts come with every failed stream
+    finally:
+        stop.set()  # a failure above must not leave the three streams holding the limit
     outcomes = await asyncio.gather(*holders)
     assert all(o.summary is not None and o.error is None for o in outcomes)
     events = [e async for e in client.stream_classify([pcm(0.5)], sample_rate=RATE, model="tones")]
