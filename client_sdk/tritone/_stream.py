@@ -330,6 +330,9 @@ class AudioStream:
                         raise self._writer_error from exc
                     if _is_masked(exc.code(), exc.details()):
                         code, details = await self._final_status()
+                        if code is StatusCode.OK:
+                            # the server ended the stream normally while we still wrote
+                            raise StopAsyncIteration from None
                         raise error_for_status(code, details, await self._trailing()) from exc
                     raise from_grpc_error(exc) from exc
                 except asyncio.CancelledError:
