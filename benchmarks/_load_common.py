@@ -124,6 +124,30 @@ def publish(body: Sequence[str], *, write: bool) -> None:
         print(f"appended to {RESULTS}")
 
 
+def publish_section(
+    name: str,
+    description: str,
+    lines: Sequence[str],
+    *,
+    missed: Sequence[str] | None,
+    write: bool,
+    heading: str = "",
+) -> None:
+    """One results.md section of benchmark `name`: heading (date, machine, `heading`), the
+    command that ran with what it measured, the table, and the targets it missed (None: the
+    benchmark has no targets)."""
+    command = f"python benchmarks/{name}.py " + " ".join(sys.argv[1:])
+    body = [
+        f"\n### {name} — {time.strftime('%Y-%m-%d %H:%M')} — {machine_line()}{heading}\n",
+        f"`{command}` — {description}\n",
+        *lines,
+        "",
+    ]
+    if missed is not None:
+        body.append("Targets missed: " + ("; ".join(missed) if missed else "none") + "\n")
+    publish(body, write=write)
+
+
 def wav_bytes(samples: npt.NDArray[np.int16], rate: int) -> bytes:
     """A mono 16-bit WAV file of `samples`, as the benchmarks send it."""
     buf = io.BytesIO()

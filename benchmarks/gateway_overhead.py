@@ -36,12 +36,10 @@ from tritone._proto import audio_classification_pb2_grpc as pb_grpc
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _load_common import (  # type: ignore[import-not-found]
-    RESULTS,
     ROOT,
-    append_results,
     cpu_tree_seconds,
     free_port,
-    machine_line,
+    publish_section,
     tone_wav,
     wait_serving,
 )
@@ -238,21 +236,19 @@ async def main() -> None:
         stub.kill()
         await stub.wait()
     rows += await echo_floor(args.requests, args.concurrency)
-    command = "python benchmarks/gateway_overhead.py " + " ".join(sys.argv[1:])
-    body = [
-        f"\n### gateway_overhead — {time.strftime('%Y-%m-%d %H:%M')} — {machine_line()}\n",
-        f"`{command}` — the real gateway in front of a stand-in Triton that answers at once, "
-        "so the CPU is the gateway's own (its process tree, from /proc); the load generator "
-        "is this process. The machine was shared with other work while this ran.\n",
-        "| what | count | gateway CPU each | load generator CPU each |",
-        "| --- | ---: | ---: | ---: |",
-        *rows,
-        "",
-    ]
-    print("\n".join(body))
-    if not args.no_write:
-        append_results(body)
-        print(f"appended to {RESULTS}")
+    publish_section(
+        "gateway_overhead",
+        "the real gateway in front of a stand-in Triton that answers at once, so the CPU is "
+        "the gateway's own (its process tree, from /proc); the load generator is this process. "
+        "The machine was shared with other work while this ran.",
+        [
+            "| what | count | gateway CPU each | load generator CPU each |",
+            "| --- | ---: | ---: | ---: |",
+            *rows,
+        ],
+        missed=None,
+        write=not args.no_write,
+    )
 
 
 if __name__ == "__main__":

@@ -28,8 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _load_common import (  # type: ignore[import-not-found]
     ROOT,
     cpu_tree_seconds,
-    machine_line,
-    publish,
+    publish_section,
     start_gateway,
     wav_bytes,
 )
@@ -83,24 +82,23 @@ async def main() -> None:
     executions = int(entry1["execution_count"]) - int(entry0["execution_count"])
     requests = int(entry1["inference_count"]) - int(entry0["inference_count"])
     windows = len(result.segments)
-    command = "python benchmarks/sequence_load.py " + " ".join(sys.argv[1:])
-    missed = wall >= TARGET_S
-    body = [
-        f"\n### sequence_load — {time.strftime('%Y-%m-%d %H:%M')} — {machine_line()}\n",
-        f"`{command}` — one `classify(segments=True)` of a {args.minutes:g}-minute 16 kHz WAV "
-        f"(a pocketsphinx-testdata recording repeated) on `{args.model}`; the machine was "
-        "shared with other work.\n",
-        "| model | audio s | windows | wall s | Triton requests | Triton executions "
-        "| gateway CPU s | Triton CPU s |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
-        f"| {args.model} | {result.duration_s:.0f} | {windows} | {wall:.2f} | {requests} "
-        f"| {executions} | {gw1 - gw0:.2f} | {tr1 - tr0:.2f} |",
-        "",
-        "Targets missed: "
-        + (f"{args.minutes:g} min took {wall:.1f} s >= {TARGET_S:g} s" if missed else "none")
-        + "\n",
-    ]
-    publish(body, write=not args.no_write)
+    publish_section(
+        "sequence_load",
+        f"one `classify(segments=True)` of a {args.minutes:g}-minute 16 kHz WAV (a "
+        f"pocketsphinx-testdata recording repeated) on `{args.model}`; the machine was shared "
+        "with other work.",
+        [
+            "| model | audio s | windows | wall s | Triton requests | Triton executions "
+            "| gateway CPU s | Triton CPU s |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+            f"| {args.model} | {result.duration_s:.0f} | {windows} | {wall:.2f} | {requests} "
+            f"| {executions} | {gw1 - gw0:.2f} | {tr1 - tr0:.2f} |",
+        ],
+        missed=[f"{args.minutes:g} min took {wall:.1f} s >= {TARGET_S:g} s"]
+        if wall >= TARGET_S
+        else [],
+        write=not args.no_write,
+    )
 
 
 if __name__ == "__main__":

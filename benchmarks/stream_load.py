@@ -37,8 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _load_common import (  # type: ignore[import-not-found]
     ROOT,
     cpu_tree_seconds,
-    machine_line,
-    publish,
+    publish_section,
     start_gateway,
 )
 
@@ -222,21 +221,19 @@ async def main() -> None:
     args = parser.parse_args()
     rows = [row for delay in args.batch_delay_ms for row in await measure(args, delay)]
     lines, missed = table(rows)
-    command = "python benchmarks/stream_load.py " + " ".join(sys.argv[1:])
-    body = [
-        f"\n### stream_load — {time.strftime('%Y-%m-%d %H:%M')} — {machine_line()}, "
-        f"model `{args.model}`\n",
-        f"`{command}` — {CHUNK_MS} ms chunks of 16 kHz s16le at real-time pace, "
-        f"{args.seconds:g} s per stream, every stream opened before the clock starts; the "
-        "load generator (client CPU), the gateway (its process tree, started with "
+    publish_section(
+        "stream_load",
+        f"{CHUNK_MS} ms chunks of 16 kHz s16le at real-time pace, {args.seconds:g} s per "
+        "stream, every stream opened before the clock starts; the load generator (client "
+        "CPU), the gateway (its process tree, started with "
         f"`--max-streams {max(256, *args.streams)}`) and Triton are separate processes on the "
         "same shared machine, with other work running. Latency: chunk that completes a window "
-        "sent → its WindowResult received.\n",
-        *lines,
-        "",
-        "Targets missed: " + ("; ".join(missed) if missed else "none") + "\n",
-    ]
-    publish(body, write=not args.no_write)
+        "sent → its WindowResult received.",
+        lines,
+        missed=missed,
+        write=not args.no_write,
+        heading=f", model `{args.model}`",
+    )
 
 
 if __name__ == "__main__":

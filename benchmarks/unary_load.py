@@ -47,8 +47,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from _load_common import (  # type: ignore[import-not-found]  # noqa: E402
     cpu_tree_seconds,
-    machine_line,
-    publish,
+    publish_section,
     start_gateway,
     tone_wav,
 )
@@ -259,18 +258,16 @@ async def main() -> None:
     args = parser.parse_args()
     phases = await run(args)
     lines, missed = report(phases, args)
-    command = "python benchmarks/unary_load.py " + " ".join(sys.argv[1:])
-    body = [
-        f"\n### unary_load — {time.strftime('%Y-%m-%d %H:%M')} — {machine_line()}\n",
-        f"`{command}` — 1 s 16 kHz s16 WAV; phases direct, gateway, direct of "
-        f"{args.seconds:g} s each; ratio = gateway / mean of the two direct runs. CPU from "
-        "/proc (caller = the load generator, gateway = its process tree, Triton = its "
-        "process tree), per request. The machine was shared with other work while this ran.\n",
-        *lines,
-        "",
-        "Targets missed: " + ("; ".join(missed) if missed else "none") + "\n",
-    ]
-    publish(body, write=not args.no_write)
+    publish_section(
+        "unary_load",
+        f"1 s 16 kHz s16 WAV; phases direct, gateway, direct of {args.seconds:g} s each; ratio "
+        "= gateway / mean of the two direct runs. CPU from /proc (caller = the load generator, "
+        "gateway = its process tree, Triton = its process tree), per request. The machine was "
+        "shared with other work while this ran.",
+        lines,
+        missed=missed,
+        write=not args.no_write,
+    )
 
 
 if __name__ == "__main__":
