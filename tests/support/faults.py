@@ -7,6 +7,7 @@ import os
 import re
 import time
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -113,9 +114,8 @@ def metric(text: str, name: str) -> float:
     return float(match.group(1))
 
 
-def children(pid: int, name: str) -> list[int]:
-    """Direct child processes of ``pid`` whose command name is ``name`` (from /proc)."""
-    found = []
+def _children(pid: int) -> Iterator[tuple[int, str, Path]]:
+    """(pid, command name, /proc entry) of each direct child process of ``pid``."""
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -123,27 +123,25 @@ def children(pid: int, name: str) -> list[int]:
             stat = (entry / "stat").read_text()
         except OSError:
             continue
-        command = stat[stat.index("(") + 1 : stat.rindex(")")]
-        ppid = int(stat[stat.rindex(")") + 2 :].split()[1])
-        if ppid == pid and command == name:
-            found.append(int(entry.name))
-    return found
+        if int(stat[stat.rindex(")") + 2 :].split()[1]) == pid:
+            yield int(entry.name), stat[stat.index("(") + 1 : stat.rindex(")")], entry
+
+
+def children(pid: int, name: str) -> list[int]:
+    """Direct child processes of ``pid`` whose command name is ``name`` (from /proc)."""
+    return [child for child, command, _ in _children(pid) if command == name]
 
 
 def descendants_with_cmdline(pid: int, needle: str) -> list[int]:
     """Child processes of ``pid`` whose command line contains ``needle``."""
     found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
+    for child, _, entry in _children(pid):
         try:
-            stat = (entry / "stat").read_text()
             cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
         except OSError:
             continue
-        ppid = int(stat[stat.rindex(")") + 2 :].split()[1])
-        if ppid == pid and needle in cmdline:
-            found.append(int(entry.name))
+        if needle in cmdline:
+            found.append(child)
     return found
 
 
