@@ -391,17 +391,42 @@ def compute_detection_metrics(
         thresholds: The grid (sorted ascending in the result).
         min_windows: The shortest span that counts as a detection.
     """
-    if not len(y_true) == len(window_scores) == len(durations_s):
-        raise ValueError("y_true, window_scores and durations_s differ in length")
     watched = list(labels)
-    if not watched or len(set(watched)) != len(watched):
-        raise ValueError(f"labels must be distinct and non-empty, got {watched}")
-    _check_min_windows(min_windows)
     grid = sorted({float(t) for t in thresholds})
     if not grid:
         raise ValueError("no thresholds")
+    negative_clips, per_label = _detection_curves(
+        y_true, window_scores, durations_s, watched, [grid] * len(watched), min_windows
+    )
+    overall = _pooled(per_label)
+    return DetectionMetrics(
+        tuple(watched),
+        tuple(grid),
+        min_windows,
+        negative_clips,
+        overall.negative_hours,
+        per_label,
+        overall,
+    )
+
+
+def _detection_curves(
+    y_true: Sequence[str],
+    window_scores: Sequence[npt.ArrayLike],
+    durations_s: Sequence[float],
+    watched: list[str],
+    grids: Sequence[Sequence[float]],
+    min_windows: int,
+) -> tuple[int, tuple[DetectionCurve, ...]]:
+    """(negative clips, one curve per watched label), label j counted at ``grids[j]`` (all
+    grids of one length); the data is read as `compute_detection_metrics` says."""
+    if not len(y_true) == len(window_scores) == len(durations_s):
+        raise ValueError("y_true, window_scores and durations_s differ in length")
+    if not watched or len(set(watched)) != len(watched):
+        raise ValueError(f"labels must be distinct and non-empty, got {watched}")
+    _check_min_windows(min_windows)
     index = {label: i for i, label in enumerate(watched)}
-    shape = (len(watched), len(grid))
+    shape = (len(watched), len(grids[0]))
     hits = np.zeros(shape, dtype=np.int64)
     false_alarms = np.zeros(shape, dtype=np.int64)
     other = np.zeros(shape, dtype=np.int64)
@@ -420,7 +445,7 @@ def compute_detection_metrics(
         else:
             positives[own] += 1
         for j in range(len(watched)):
-            counts = count_detections(scores[:, j], grid, min_windows)
+            counts = count_detections(scores[:, j], grids[j], min_windows)
             if own is None:
                 false_alarms[j] += counts
             elif own == j:
@@ -435,7 +460,7 @@ def compute_detection_metrics(
     if not positives.any():
         raise ValueError(f"no clip of a watched label ({', '.join(watched)}): no recall")
     hours = negative_s / 3600.0
-    per_label = tuple(
+    return negative_clips, tuple(
         DetectionCurve(
             label,
             int(positives[j]),
@@ -446,16 +471,21 @@ def compute_detection_metrics(
         )
         for j, label in enumerate(watched)
     )
-    overall = DetectionCurve(
+
+
+def _pooled(curves: Sequence[DetectionCurve]) -> DetectionCurve:
+    """Every curve together: counts summed per threshold, positives pooled."""
+
+    def summed(values: list[tuple[int, ...]]) -> tuple[int, ...]:
+        return tuple(int(v) for v in np.sum(values, axis=0))
+
+    return DetectionCurve(
         "all",
-        int(positives.sum()),
-        tuple(int(v) for v in hits.sum(axis=0)),
-        tuple(int(v) for v in false_alarms.sum(axis=0)),
-        tuple(int(v) for v in other.sum(axis=0)),
-        hours,
-    )
-    return DetectionMetrics(
-        tuple(watched), tuple(grid), min_windows, negative_clips, hours, per_label, overall
+        sum(c.positives for c in curves),
+        summed([c.hits for c in curves]),
+        summed([c.false_alarms for c in curves]),
+        summed([c.other_detections for c in curves]),
+        curves[0].negative_hours,
     )
 
 
@@ -522,20 +552,14 @@ def operating_point_detection(
     chosen = [(label, float(thresholds[label])) for label in labels if label in thresholds]
     if not chosen:
         raise ValueError(f"no threshold for any of {', '.join(labels)}")
-    curves = [
-        compute_detection_metrics(
-            y_true, window_scores, durations_s, labels, thresholds=[t], min_windows=min_windows
-        ).per_label[list(labels).index(label)]
-        for label, t in chosen
-    ]
-    overall = DetectionCurve(
-        "all",
-        sum(c.positives for c in curves),
-        (sum(c.hits[0] for c in curves),),
-        (sum(c.false_alarms[0] for c in curves),),
-        (sum(c.other_detections[0] for c in curves),),
-        curves[0].negative_hours,
+    # a label without a threshold is still watched (its clips are not negative audio), at a
+    # threshold no score reaches
+    grids = [[float(thresholds.get(label, math.inf))] for label in labels]
+    _, every = _detection_curves(
+        y_true, window_scores, durations_s, list(labels), grids, min_windows
     )
+    curves = [c for c in every if c.label in thresholds]
+    overall = _pooled(curves)
     return OperatingPointDetection(tuple(chosen), min_windows, tuple(curves), overall)
 
 
