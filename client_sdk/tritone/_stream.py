@@ -22,7 +22,7 @@ from tritone.errors import (
     error_for_status,
     from_grpc_error,
 )
-from tritone.types import AudioChunk, PcmEncoding, StreamEvent
+from tritone.types import AudioChunk, PcmEncoding, StreamEvent, StreamSummary
 
 __all__ = ["AudioStream"]
 
@@ -96,6 +96,7 @@ class AudioStream:
         self._writer_error: BaseException | None = None
         self._first_status: tuple[Any, str] | None = None
         self._first_trailing: Any = None
+        self._summary_seen = False
         self._start_lock = asyncio.Lock()
         self._write_lock = asyncio.Lock()
         self._read_lock = asyncio.Lock()
@@ -326,6 +327,11 @@ class AudioStream:
                     msg = await self._call.read()
                 except grpc.aio.AioRpcError as exc:
                     await self._finish()
+                    if self._summary_seen:
+                        # The summary is the server's last message and accounts for every
+                        # frame; a connection lost after it (a gateway that exits once its
+                        # streams have ended) loses nothing.
+                        raise StopAsyncIteration from None
                     if self._writer_error is not None:
                         raise self._writer_error from exc
                     if _is_masked(exc.code(), exc.details()):
@@ -349,6 +355,8 @@ class AudioStream:
                     await self._finish()
                     raise StopAsyncIteration
                 event = stream_event(msg)
+                if isinstance(event, StreamSummary):
+                    self._summary_seen = True
                 if event is not None:
                     return event
 

@@ -9,9 +9,9 @@ with backoff, and counted.
 
 Stop (SIGTERM): NOT_SERVING everywhere at once; keep serving for ``drain_s`` while load
 balancers take note; then every live stream classifies what it has queued, sends its
-summary and ends, while ``server.stop(grace)`` refuses new calls and lets calls in flight
-finish and HTTP stops within the same grace; then Triton channels, local Triton, decode
-workers.
+summary and ends (new calls are refused); once the streams have ended the connections stay
+up a moment for their trailers, then ``server.stop`` lets calls still in flight finish, and
+HTTP stops, within the same grace; then Triton channels, local Triton, decode workers.
 """
 
 from __future__ import annotations
@@ -72,6 +72,11 @@ RESTART_BACKOFF_S = (0.5, 30.0)
 """First and longest wait before restarting a local Triton that died; doubles per failure."""
 RESTART_STABLE_S = 60.0
 """A local Triton that ran this long before dying is restarted after the first wait again."""
+TRAILER_LINGER_S = 1.0
+"""On stop, how long connections stay up after the last stream has ended, so that callers
+read their streams' trailers before the sockets close. A socket closed while a caller's next
+chunk sits unread in it is reset, and the reset can overtake the trailers: the caller then
+sees UNAVAILABLE "Stream removed" instead of the end of a complete stream. Part of grace_s."""
 
 
 class Gateway:
@@ -353,8 +358,9 @@ class Gateway:
         log.info("event=shutdown_streams streams=%s grace_s=%s", told, s.grace_s)
 
         # gRPC and HTTP (API and metrics) stop together, within the same grace
+        deadline = loop.time() + s.grace_s
         await asyncio.gather(
-            *(srv.stop(s.grace_s) for srv in self._servers),
+            self._stop_grpc(deadline, linger=told > 0),
             *(runner.cleanup() for runner in self._runners),
             return_exceptions=True,
         )
@@ -367,6 +373,17 @@ class Gateway:
                 self._bringup.exception()  # retrieved; wait_ready reports it
         await self._stack.aclose()
         log.info("event=stopped seconds=%.2f", loop.time() - began)
+
+    async def _stop_grpc(self, deadline: float, *, linger: bool) -> None:
+        loop = asyncio.get_running_loop()
+        if self.service is not None and linger:
+            budget = deadline - loop.time() - TRAILER_LINGER_S
+            if await self.service.wait_streams_ended(max(0.0, budget)):
+                await asyncio.sleep(min(TRAILER_LINGER_S, max(0.0, deadline - loop.time())))
+        await asyncio.gather(
+            *(srv.stop(max(0.0, deadline - loop.time())) for srv in self._servers),
+            return_exceptions=True,
+        )
 
 
 class _LazyBackend:

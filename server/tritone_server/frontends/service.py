@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Sequence
 
@@ -150,6 +151,8 @@ class AudioClassificationService(pb_grpc.AudioClassificationServicer):
         self.streams = Admission(max_streams, what="streams", setting="max_streams")
         self.unary = Admission(max_unary_calls, what="unary calls", setting="max_unary_calls")
         self._live: set[ChunkQueue] = set()
+        self._none_live = asyncio.Event()
+        self._none_live.set()
         self._shutting_down = False
 
     def begin_shutdown(self) -> int:
@@ -159,6 +162,13 @@ class AudioClassificationService(pb_grpc.AudioClassificationServicer):
         for queue in self._live:
             queue.stop()
         return len(self._live)
+
+    async def wait_streams_ended(self, timeout_s: float) -> bool:
+        """Wait, at most ``timeout_s``, until no stream is live; whether none is."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout_s):
+                await self._none_live.wait()
+        return self._none_live.is_set()
 
     def _refuse_if_shutting_down(self) -> None:
         if self._shutting_down:
@@ -256,6 +266,7 @@ class AudioClassificationService(pb_grpc.AudioClassificationServicer):
         queue = ChunkQueue(max_bytes=limits.max_queued_bytes, max_items=limits.max_queued_chunks)
         reader = asyncio.create_task(_read_audio(requests, queue, limits, deadline))
         self._live.add(queue)
+        self._none_live.clear()
         if self._shutting_down:
             queue.stop()
 
@@ -284,6 +295,8 @@ class AudioClassificationService(pb_grpc.AudioClassificationServicer):
                 yield event_to_proto(event)
         finally:
             self._live.discard(queue)
+            if not self._live:
+                self._none_live.set()
             self.dataplane.close_stream(stream)
             queue.stop()  # a reader waiting for room returns even if its cancel went astray
             reader.cancel()

@@ -5,6 +5,8 @@ The fake is driven by the model name:
 - ``abort:<CODE>``: Classify / StreamClassify (after the config) abort with that status.
 - ``slow``: Classify sleeps 5 s (for deadlines); the stream waits forever after its config.
 - ``hold``: the stream sends one window per chunk but never ends on its own.
+- ``lost-after-summary``: the stream sends its summary, then fails with UNAVAILABLE (a
+  connection that goes right after the last message).
 - anything else: canned results; streams emit one window per audio message, a detection
   after the first window when a threshold is set, and a summary after the half-close.
 
@@ -156,6 +158,8 @@ class FakeServicer(pb_grpc.AudioClassificationServicer):
             yield pb.StreamClassifyResponse(
                 summary=summary, frames_received=frames, consumed_s=frames / fmt.sample_rate
             )
+            if config.model == "lost-after-summary":
+                await context.abort(grpc.StatusCode.UNAVAILABLE, "Stream removed")
         except asyncio.CancelledError:
             record.cancelled = True
             raise

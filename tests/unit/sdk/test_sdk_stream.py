@@ -119,6 +119,29 @@ async def test_chunks_form_with_an_async_iterable_inside_async_with(
     assert events[-1].bytes_received == 12
 
 
+async def test_a_connection_lost_after_the_summary_ends_the_stream_normally(
+    client: tritone.AsyncClient,
+) -> None:
+    """The summary accounts for every frame; a gateway that closes its connections once its
+    streams have ended (shutdown) must not turn a complete stream into an error."""
+    async with client.stream_classify(sample_rate=16000, model="lost-after-summary") as stream:
+        await stream.send(b"\x01\x00\x02\x00")
+        await stream.end()
+        events = [event async for event in stream]
+    assert isinstance(events[-1], tritone.StreamSummary)
+    assert events[-1].frames_received == 2
+
+
+async def test_a_failure_before_the_summary_is_still_an_error(
+    client: tritone.AsyncClient,
+) -> None:
+    async with client.stream_classify(sample_rate=16000, model="abort:UNAVAILABLE") as stream:
+        await stream.send(b"\x01\x00")
+        await stream.end()
+        with pytest.raises(tritone.UnavailableError):
+            _ = [event async for event in stream]
+
+
 async def test_send_after_end_is_refused(client: tritone.AsyncClient) -> None:
     async with client.stream_classify(sample_rate=16000, model="after-end") as stream:
         await stream.send(b"\x00\x00")
