@@ -103,6 +103,11 @@ def test_every_tritone_variable_is_a_real_setting(manifests: list[Manifest]) -> 
     assert settings.triton_urls, "the gateway must be pointed at the Triton Service"
 
 
+def test_the_deployed_default_model_is_the_one_make_serve_uses(manifests: list[Manifest]) -> None:
+    """A call without a model gets the same answer from a cluster as from `make serve`."""
+    assert gateway_settings(manifests).default_model == Settings().default_model
+
+
 def test_gateway_ports_and_probes_are_what_it_serves(manifests: list[Manifest]) -> None:
     settings = gateway_settings(manifests)
     gateway = container(find(manifests, "Deployment", GATEWAY), "gateway")
