@@ -74,6 +74,7 @@ bench: install system-packages
 	$(PY) benchmarks/unary_load.py --seconds 3
 	$(PY) benchmarks/stream_load.py --streams 100 500 --seconds 10
 	$(PY) benchmarks/sequence_load.py --minutes 10
+	$(PY) benchmarks/transport_floor.py --streams 100 500 --seconds 8
 
 clean:
 	rm -rf $(VENV) client_sdk/tritone/_proto/*_pb2*.py* build *.egg-info
