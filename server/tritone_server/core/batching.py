@@ -108,8 +108,11 @@ class MicroBatcher:
         live = [r for r in queue.requests if not r.future.done()]  # callers that gave up
         if not live:
             return
-        names = list(live[0].inputs)
-        merged = {n: np.concatenate([r.inputs[n] for r in live], axis=0) for n in names}
+        if len(live) == 1:  # nothing to merge: no copy
+            merged = live[0].inputs
+        else:
+            names = list(live[0].inputs)
+            merged = {n: np.concatenate([r.inputs[n] for r in live], axis=0) for n in names}
         self.requests_sent += 1
         try:
             result = await queue.send(merged)

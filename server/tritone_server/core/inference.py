@@ -98,7 +98,10 @@ class Inference:
         if timeout_s is None or (self.timeout_s is not None and timeout_s >= self.timeout_s):
             return await share
         try:
-            return await asyncio.wait_for(share, timeout_s)
+            # asyncio.timeout, not wait_for: before Python 3.12 wait_for can swallow a
+            # cancellation of this task that lands as the answer arrives.
+            async with asyncio.timeout(timeout_s):
+                return await share
         except TimeoutError:
             raise DeadlineExceeded(
                 f"the call's deadline ({timeout_s:.3f} s) passed before Triton answered"
