@@ -6,9 +6,10 @@ Example:
     ...     result = await client.classify("dog.wav")
 """
 
-from tritone._client import AsyncClient, Client
+from tritone._client import AsyncClient
 from tritone._config import DEFAULT, TimeoutTypes, TlsConfig, UseClientDefault
 from tritone._stream import AudioStream
+from tritone._sync_client import Client
 from tritone._version import __version__
 from tritone.errors import (
     CallCancelledError,
