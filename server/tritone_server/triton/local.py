@@ -67,7 +67,9 @@ _KILL_AFTER_S = _EXIT_TIMEOUT_S + 5.0
 _READER_WAIT_S = 2.0
 STOP_WORST_CASE_S: Final = _KILL_AFTER_S + _READER_WAIT_S
 """The longest `LocalTriton` takes to stop: SIGINT, then SIGKILL, then its output reader."""
-_PORT_RETRIES = 3
+_START_ATTEMPTS = 3
+"""Starts tried before giving up, when an attempt failed for a reason another may not have:
+a port taken between choosing it and binding it, or a crash of the server itself."""
 _PR_SET_PDEATHSIG = 1
 # glog error lines ("E1125 13:48:22.774 5702 file.cc:12] ...") and the final "error: ..."
 _ERROR_LINE = re.compile(r"E\d{4} |error: |Traceback|\w+Error: ")
@@ -326,14 +328,18 @@ class LocalTriton:
         self._shm_prefix = f"tritone_{os.getpid()}_{secrets.token_hex(4)}_"
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._startup_timeout_s
-        for attempt in range(1, _PORT_RETRIES + 1):
+        for attempt in range(1, _START_ATTEMPTS + 1):
             ports = tuple(_free_ports(3))
             await self._spawn(install, repository, backends, ports, use_gpu)
             try:
                 await self._wait_ready(ports[0], deadline)
-            except TritonStartError:
-                if attempt < _PORT_RETRIES and self._port_clash():
-                    logger.warning("triton port clash, retrying with other ports")
+            except TritonStartError as exc:
+                if attempt < _START_ATTEMPTS and (self._port_clash() or self._crashed()):
+                    logger.warning(
+                        "triton failed to start (attempt %s), trying again with other ports: %s",
+                        attempt,
+                        str(exc).splitlines()[0],
+                    )
                     await self._terminate()
                     continue
                 raise
@@ -407,6 +413,16 @@ class LocalTriton:
 
     def _port_clash(self) -> bool:
         return any("address already in use" in line.lower() for line in self._output)
+
+    def _crashed(self) -> bool:
+        """The server died of a signal (an abort, a segfault) or of its event loop's
+        "epoll_wait error" seen now and then at startup: not a configuration error, which
+        exits with a code and would fail again."""
+        process = self._process
+        code = process.returncode if process is not None else None
+        return (code is not None and code < 0) or any(
+            "epoll_wait error" in line for line in self._output
+        )
 
     def _command(
         self, install: TritonInstall, repository: Path, backends: Path, ports: tuple[int, ...]
