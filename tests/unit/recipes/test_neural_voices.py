@@ -1,0 +1,49 @@
+"""The neural-voice split of recipes/speech_commands/neural_voices.py: whole voices in one
+split each, every Kokoro English voice placed, each split mixing accents and sexes, and the
+Piper voice (licence unclear) kept to evaluation. Pure: nothing is fetched or synthesized."""
+
+from __future__ import annotations
+
+import sys
+from collections import Counter
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[3]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from recipes.speech_commands import neural_voices as nv  # noqa: E402
+
+# kokoro-js 1.2.1's English voices (package/voices/{af,am,bf,bm}_*.bin).
+KOKORO_ENGLISH = {
+    *(f"af_{n}" for n in "alloy aoede bella heart jessica kore nicole nova river sarah sky".split()),
+    *(f"am_{n}" for n in "adam echo eric fenrir liam michael onyx puck santa".split()),
+    *(f"bf_{n}" for n in "alice emma isabella lily".split()),
+    *(f"bm_{n}" for n in "daniel fable george lewis".split()),
+}
+
+
+def test_every_voice_is_in_exactly_one_split() -> None:
+    placed = Counter(v for names in nv.SPLITS.values() for v in names)
+    assert all(n == 1 for n in placed.values()), placed
+    assert set(placed) == KOKORO_ENGLISH | {nv.PIPER_VOICE}
+
+
+def test_piper_joe_is_for_evaluation_only() -> None:
+    assert nv.split_of(nv.PIPER_VOICE) == "evaluation"
+    assert all(not v.startswith("piper:") for v in nv.SPLITS["train"] + nv.SPLITS["validation"])
+
+
+def test_each_split_mixes_accents_and_sexes_in_rough_proportion() -> None:
+    for names in nv.SPLITS.values():
+        assert {nv.family(v) for v in names} >= {"af", "am", "bf", "bm"}
+    kokoro = {s: [v for v in names if nv.family(v) != "piper"] for s, names in nv.SPLITS.items()}
+    total = len(KOKORO_ENGLISH)
+    assert abs(len(kokoro["train"]) - total / 2) <= 1
+    assert abs(len(kokoro["validation"]) - total / 4) <= 1
+    assert abs(len(kokoro["evaluation"]) - total / 4) <= 1
+
+
+def test_kokoro_phonemes_use_its_single_symbols() -> None:
+    assert nv.kokoro_phonemes("ɹˈaɪt ɡˈoʊ stˈɑːp", british=False) == "ɹˈIt ɡˈO stˈɑp"
+    assert nv.kokoro_phonemes("ɡ ˈəʊ stˈɒp dˈaʊn", british=True) == "ɡ ˈQ stˈɒp dˈWn"
