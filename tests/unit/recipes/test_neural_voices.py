@@ -16,10 +16,28 @@ from recipes.speech_commands import neural_voices as nv  # noqa: E402
 
 # kokoro-js 1.2.1's English voices (package/voices/{af,am,bf,bm}_*.bin).
 KOKORO_ENGLISH = {
-    *(f"af_{n}" for n in "alloy aoede bella heart jessica kore nicole nova river sarah sky".split()),
-    *(f"am_{n}" for n in "adam echo eric fenrir liam michael onyx puck santa".split()),
-    *(f"bf_{n}" for n in "alice emma isabella lily".split()),
-    *(f"bm_{n}" for n in "daniel fable george lewis".split()),
+    *(
+        f"af_{n}"
+        for n in [
+            "alloy",
+            "aoede",
+            "bella",
+            "heart",
+            "jessica",
+            "kore",
+            "nicole",
+            "nova",
+            "river",
+            "sarah",
+            "sky",
+        ]
+    ),
+    *(
+        f"am_{n}"
+        for n in ["adam", "echo", "eric", "fenrir", "liam", "michael", "onyx", "puck", "santa"]
+    ),
+    *(f"bf_{n}" for n in ["alice", "emma", "isabella", "lily"]),
+    *(f"bm_{n}" for n in ["daniel", "fable", "george", "lewis"]),
 }
 
 
@@ -45,5 +63,5 @@ def test_each_split_mixes_accents_and_sexes_in_rough_proportion() -> None:
 
 
 def test_kokoro_phonemes_use_its_single_symbols() -> None:
-    assert nv.kokoro_phonemes("ɹˈaɪt ɡˈoʊ stˈɑːp", british=False) == "ɹˈIt ɡˈO stˈɑp"
-    assert nv.kokoro_phonemes("ɡ ˈəʊ stˈɒp dˈaʊn", british=True) == "ɡ ˈQ stˈɒp dˈWn"
+    assert nv.kokoro_phonemes("ɹˈaɪt ɡˈoʊ stˈɑːp", british=False) == "ɹˈIt ɡˈO stˈɑp"  # noqa: RUF001
+    assert nv.kokoro_phonemes("ɡ ˈəʊ stˈɒp dˈaʊn", british=True) == "ɡ ˈQ stˈɒp dˈWn"  # noqa: RUF001
