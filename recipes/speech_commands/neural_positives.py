@@ -84,6 +84,9 @@ def main() -> None:
     parser.add_argument("--unknown", type=int, default=8, help="other words per voice")
     parser.add_argument("--sentences", type=int, default=4, help="sentences per voice")
     parser.add_argument("--seed", type=int, default=313)
+    parser.add_argument(
+        "--only", nargs="+", help="make only these voices' rows (a second process), no npz"
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     voices = [v for v in neural_voices.SPLITS["train"] if not v.startswith("piper:")]
@@ -102,8 +105,11 @@ def main() -> None:
     rows_dir = args.cache / "neural_rows"
     rows_dir.mkdir(parents=True, exist_ok=True)
     setting = f"s{args.seed}-i{args.isolated}-c{args.copies}-u{args.unknown}-n{args.sentences}"
-    for v, name in enumerate(voices):
+    order = list(enumerate(voices))
+    for v, name in reversed(order) if args.only else order:  # a helper works from the end
         done = rows_dir / f"{name}-{setting}.npz"
+        if args.only and name not in args.only:
+            continue
         if done.exists():
             with np.load(done) as f:
                 windows += list(f["windows"])
@@ -146,6 +152,8 @@ def main() -> None:
             groups=np.asarray(groups[first:]),
         )
         print(f"{name}: {len(labels)} rows, {time.monotonic() - began:.0f} s", flush=True)
+    if args.only:
+        return
     pcm = np.round(np.stack(windows) * 32767).astype(np.int16)
     emb: npt.NDArray[np.float32] = embed(pcm)
     np.savez(

@@ -65,3 +65,22 @@ def test_each_split_mixes_accents_and_sexes_in_rough_proportion() -> None:
 def test_kokoro_phonemes_use_its_single_symbols() -> None:
     assert nv.kokoro_phonemes("ɹˈaɪt ɡˈoʊ stˈɑːp", british=False) == "ɹˈIt ɡˈO stˈɑp"  # noqa: RUF001
     assert nv.kokoro_phonemes("ɡ ˈəʊ stˈɒp dˈaʊn", british=True) == "ɡ ˈQ stˈɒp dˈWn"  # noqa: RUF001
+
+
+def test_phrase_windows_hold_the_word_said_first_or_last() -> None:
+    import numpy as np
+
+    from recipes.speech_commands.neural_positives import LEAD, phrase_windows
+
+    rate = nv.SAMPLE_RATE
+    audio = np.zeros(2 * rate, dtype=np.float32)
+    audio[:4000] = 1.0  # the word said first: its 0.25 s at the start
+    audio[-4000:] = 2.0  # the word said last
+    rng = np.random.default_rng(0)
+    for window in phrase_windows(audio, True, rng, count=20):
+        assert window.shape == (rate,)
+        assert np.count_nonzero(window == 1.0) == 4000
+        assert int(np.argmax(window != 0)) <= LEAD  # at most LEAD of quiet before the word
+    for window in phrase_windows(audio, False, rng, count=20):
+        assert np.count_nonzero(window == 2.0) == 4000
+        assert int(np.argmax(window[::-1] != 0)) <= LEAD
