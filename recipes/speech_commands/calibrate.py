@@ -8,6 +8,9 @@ validation voices' words (isolated and inside phrases, both channels) is measure
 thresholds, and the ``min_windows`` with the best mean recall wins. The scores are the
 gateway's own windows (evaluate_real's offline path, embeddings cached).
 
+``--neural-voices`` adds the VALIDATION neural voices' words (neural_recall.py's clips) to
+the recall clips, so heads trained with neural voices are chosen on them too.
+
 Writes recipes/speech_commands/results/operating_point.json, which build.py puts in the
 model's config.pbtxt (``detection_thresholds``, ``detection_min_windows``).
 
@@ -113,6 +116,22 @@ def calibrate(
     }
 
 
+def by_source(
+    clips: Sequence[Clip], scores: dict[str, list[FloatArray]], chosen: dict[str, Any]
+) -> dict[str, Any]:
+    """Recall at the chosen point for each source of recall clips (synthetic, neural)."""
+    point = OperatingPoint(chosen["thresholds"], chosen["min_windows"])
+    out: dict[str, Any] = {}
+    for source in sorted({c.source for c in clips if c.kind != "negative"}):
+        idx = [i for i, c in enumerate(clips) if c.source == source]
+        part = [clips[i] for i in idx]
+        out[source] = {
+            c: {k: round(v, 4) for k, v in recall(part, [s[i] for i in idx], point).items()}
+            for c, s in scores.items()
+        }
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument(
@@ -124,8 +143,15 @@ def main() -> None:
     parser.add_argument("--per-word", type=int, default=8)
     parser.add_argument("--cache", type=Path, default=ROOT / ".cache" / "speech_commands" / "real")
     parser.add_argument("--out", type=Path, default=RESULTS / "operating_point.json")
+    parser.add_argument(
+        "--neural-voices", action="store_true", help="also the validation neural voices' words"
+    )
     args = parser.parse_args()
     clips = build_clips("validation", args.per_speaker, args.per_word)
+    if args.neural_voices:
+        from recipes.speech_commands import neural_recall
+
+        clips += neural_recall.clips("validation", None, args.cache.parent)
     model = args.model_dir / "1" / "model.pt"
     scores = {
         c: window_scores(clips, c, model, args.cache / "validation", args.head) for c in CONDITIONS
@@ -136,6 +162,7 @@ def main() -> None:
     result["validation_clips"] = {
         kind: sum(1 for c in clips if c.kind == kind) for kind in ("negative", "isolated", "phrase")
     }
+    result["validation_recall_by_source"] = by_source(clips, scores, result["chosen"])
     result["validation_speakers"] = sorted({c.speaker for c in clips if c.kind == "negative"})
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1) + "\n")

@@ -25,6 +25,7 @@ BASELINE = RESULTS / "baseline_evaluation.json"
 BASELINE_OFFLINE = RESULTS / "baseline_evaluation_offline.json"
 TARGETS = {"per_hour": 2.0, "phrase": 0.8, "isolated": 0.9}
 OPERATING_POINT = RESULTS / "operating_point.json"
+NEURAL = RESULTS / "neural_recall_evaluation.json"
 HEADING = "## Real speech"
 OLD_LIMIT = "Synthetic voices only; no measurement on human speech."
 LIMIT_REAL = (
@@ -65,6 +66,34 @@ def _targets(report: dict[str, Any]) -> str:
                 + ("met" if got >= TARGETS[kind] else "NOT met")
             )
     return "Targets (issue 17; point estimates, small sets): " + "; ".join(verdicts) + "."
+
+
+def _neural(path: Path) -> list[str]:
+    """Recall on the evaluation neural voices (neural_recall.py), through the gateway when
+    that run is in the file, at the model's operating point."""
+    if not path.is_file():
+        return []
+    data = json.loads(path.read_text())
+    modes = data["report"]
+    mode = next((m for m in modes if m.startswith("gateway")), "offline")
+    parts = []
+    for condition, by_kind in modes[mode]["model"].items():
+        rec = "; ".join(
+            f"{kind} {x['recall'] * 100:.1f} % ({x['hits']}/{x['clips']}, 95 % CI "
+            f"{x['recall_95ci'][0] * 100:.1f}-{x['recall_95ci'][1] * 100:.1f})"
+            for kind, x in by_kind.items()
+        )
+        parts.append(f"- {condition}: {rec}")
+    voices = ", ".join(data["meta"]["voices"])
+    return [
+        "Recall on neural voices never trained on or used to choose (the evaluation split of",
+        f"`neural_voices.py`: {voices}; each says each command word once alone and once in a",
+        f"phrase), {mode}, at the model's operating point (`results/{path.name}`, per label,",
+        "family and voice in its `.md`):",
+        "",
+        *parts,
+        "",
+    ]
 
 
 def section(results: Path = RESULTS) -> str:
@@ -110,6 +139,7 @@ def section(results: Path = RESULTS) -> str:
             f"per hour: min_windows {chosen['min_windows']}, thresholds {chosen['thresholds']}.",
             "",
         ]
+    lines += _neural(results / NEURAL.name)
     baseline = results / BASELINE.name
     if not baseline.is_file():
         baseline = results / BASELINE_OFFLINE.name
@@ -133,11 +163,17 @@ def section(results: Path = RESULTS) -> str:
         ]
         if h["head"] != "the model's own":
             lines += [
-                "The served head is the one described above FINE-TUNED by `retrain.py` (8 epochs",
-                "from its weights, on the synthetic clips plus `negatives.py`'s rows: synthesized",
-                "sentences, confusable words, the training actor's real speech, phone-channel,",
-                "clipped and babble-mixed clips); the sections above on training and held-out",
-                "voices describe the head before that step. So does the aggregation study: the",
+                "The served head is the one described above FINE-TUNED twice by `retrain.py` (8",
+                "epochs each, from the weights before): first on the synthetic clips plus",
+                "`negatives.py`'s rows (synthesized sentences, confusable words, the training",
+                "actor's real speech, phone-channel, clipped and babble-mixed clips), then on",
+                "those plus `phrase_positives.py`'s command words inside synthesized phrases and",
+                "`neural_positives.py`'s rows from the TRAIN Kokoro neural voices (words alone",
+                "and in phrases, other words, sentences), chosen over the head before it on the",
+                "validation split (`results/levers/neural_phrases.json` against",
+                "`results/levers/shipped_neural.json`); the sections above on training and",
+                "held-out voices describe the head before those steps. So does the aggregation",
+                "study: the",
                 "earlier build chose `mean` on held-out clips; build.py now chooses it on the",
                 "validation split, but the full build was not re-run for this head.",
                 "",

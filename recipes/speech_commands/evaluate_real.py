@@ -134,6 +134,8 @@ async def gateway(target: str | None) -> AsyncIterator[str]:
     process = await asyncio.create_subprocess_exec(
         *(sys.executable, "-m", "tritone_server", "--port", str(port)),
         *("--http-port", "0", "--log-level", "WARNING"),
+        # this checkout's models: the installed package's default is ITS repository's
+        *("--model-repository", str(ROOT / "model_repository")),
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
         stdin=asyncio.subprocess.DEVNULL,

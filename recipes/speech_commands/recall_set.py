@@ -6,6 +6,10 @@ first five held-out variants in the training accents) may be used to choose thre
 models; ``evaluation`` voices (flite rms, every en-029 voice, the other five variants) give
 the final figures only. Each clip holds exactly one command word, with 0.4-0.8 s of quiet
 background before and after it; the phrases put the word among words that are not commands.
+
+``neural_utterances`` does the same with the neural voices of neural_voices.SPLITS (Kokoro,
+and Piper joe in evaluation): every voice says every word, alone and in a phrase, equally
+often.
 """
 
 from __future__ import annotations
@@ -81,6 +85,29 @@ def utterances(split: str, per_word: int = 8, seed: int = 4242) -> list[Utteranc
         for i, (voice, text, word, kind) in enumerate(jobs):
             audio = synth.synthesize(voice, text, work, str(i))
             out.append(Utterance(word, text, kind, voice, _in_background(audio, rng)))
+    return out
+
+
+def neural_utterances(split: str, per_word: int | None = None, seed: int = 5151) -> list[Utterance]:
+    """``per_word`` isolated and ``per_word`` phrase clips of each command word by the neural
+    voices of ``split`` (default: one per voice), the voices taken in turn so that each says
+    each word equally often; tempo drawn in 0.85-1.15."""
+    from recipes.speech_commands import neural_voices
+
+    names = neural_voices.SPLITS[split]
+    count = len(names) if per_word is None else per_word
+    rng = np.random.default_rng(seed + ("train", "validation", "evaluation").index(split))
+    out: list[Utterance] = []
+    for w, word in enumerate(COMMANDS):
+        for k, kind in enumerate(("isolated", "phrase")):
+            for j in range(count):
+                name = names[(j + w + k) % len(names)]
+                speed = float(rng.uniform(0.85, 1.15))
+                text = word if kind == "isolated" else str(rng.choice(PHRASES)).format(word)
+                audio = neural_voices.synthesize(neural_voices.NeuralVoice(name, speed), text)
+                engine = "piper" if name.startswith("piper:") else "kokoro"
+                voice = synth.Voice(engine, name.removeprefix("piper:"), speed)
+                out.append(Utterance(word, text, kind, voice, _in_background(audio, rng)))
     return out
 
 

@@ -34,8 +34,12 @@ from recipes.speech_commands.train import (
 )
 
 ROOT = Path(__file__).resolve().parents[2]
-GROUPS = ("sentences", "confusable", "real", "channel", "phrases")
-FILES = ("negatives.npz", "phrases.npz")  # negatives.py, phrase_positives.py
+GROUPS = (
+    "sentences", "confusable", "real", "channel", "phrases",
+    "neural_words", "neural_phrases", "neural_unknown", "neural_sentences",
+)  # fmt: skip
+# negatives.py, phrase_positives.py, neural_positives.py
+FILES = ("negatives.npz", "phrases.npz", "neural.npz")
 
 
 def shipped_head(model: Path) -> Head:
@@ -102,7 +106,10 @@ def main() -> None:
             rows.update({str(g): int((f["groups"] == g).sum()) for g in present})
     missing = sorted(set(args.groups) - set(rows))
     if missing:
-        raise SystemExit(f"no cached rows for {missing}: run negatives.py / phrase_positives.py")
+        raise SystemExit(
+            f"no cached rows for {missing}: run negatives.py / phrase_positives.py / "
+            "neural_positives.py"
+        )
     x = torch.cat(parts_x)
     y = torch.cat(parts_y)
     head = shipped_head(args.model)
