@@ -277,7 +277,9 @@ speech.
 
 ## Training data
 
-Synthetic speech only, from offline synthesizers (no recordings of people): espeak-ng (six
+The head this build trains hears synthetic speech only, from offline synthesizers (the
+served head is then fine-tuned on more, real speech without command words and neural voices
+among it: see Real speech below): espeak-ng (six
 English accents x the espeak-ng voice variants not held out, random speed and pitch), flite
 (kal, kal16, slt; random duration and F0) and Festival (kal_diphone, cmu_us_slt_arctic_hts).
 Each utterance is speed-perturbed, placed at a random offset in 1 s, and gets random gain,
@@ -316,8 +318,8 @@ Confusion matrix (rows: true label, columns: predicted):
 
 {confusion_table(held["confusion"])}
 
-These are synthetic voices. Accuracy on real human speech has not been measured here and
-will be lower; train a head on recordings of your own users (`tritone train`) for production.
+These are synthetic voices. On real human speech the model does much worse (Real speech
+below); train a head on recordings of your own users (`tritone train`) for production.
 
 ## What changed from the first model, and what each step gave
 
