@@ -31,7 +31,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import numpy.typing as npt
 import soxr
 import torch
 
@@ -39,7 +38,7 @@ from recipes.speech_commands import real_speech
 from recipes.speech_commands import synthesize as synth
 from recipes.speech_commands.detection import stream_windows
 from recipes.speech_commands.synthesize import LABELS, SAMPLE_RATE, FloatArray
-from recipes.speech_commands.train import embed
+from recipes.speech_commands.train import save_embedded_rows
 
 CONFUSABLE = (
     "town", "brown", "write", "light", "know", "toe", "gone", "lift", "stock", "yet", "of",
@@ -208,16 +207,8 @@ def main() -> None:
         groups.append("channel")
     print(f"+ channel: {len(labels)} windows; embedding", flush=True)
 
-    pcm16 = np.round(np.clip(np.stack(windows), -1, 1) * 32767).astype(np.int16)
-    emb: npt.NDArray[np.float32] = embed(pcm16)
-    np.savez(
-        args.cache / "negatives.npz",
-        embeddings=emb,
-        labels=np.asarray(labels, dtype=np.int64),
-        groups=np.asarray(groups),
-    )
-    counts = {g: groups.count(g) for g in sorted(set(groups))}
-    print(f"negatives: {emb.shape} {counts} in {time.monotonic() - began:.0f} s")
+    written = save_embedded_rows(args.cache / "negatives.npz", windows, labels, groups)
+    print(f"{written} in {time.monotonic() - began:.0f} s")
 
 
 if __name__ == "__main__":

@@ -30,14 +30,13 @@ import time
 from pathlib import Path
 
 import numpy as np
-import numpy.typing as npt
 import torch
 
 from recipes.speech_commands import negatives, neural_voices
 from recipes.speech_commands import synthesize as synth
 from recipes.speech_commands.phrase_positives import TRAIN_PHRASES
 from recipes.speech_commands.synthesize import COMMANDS, LABELS, SAMPLE_RATE, FloatArray
-from recipes.speech_commands.train import embed
+from recipes.speech_commands.train import save_embedded_rows
 
 UNKNOWN = LABELS.index("unknown")
 LEAD = int(0.25 * SAMPLE_RATE)
@@ -154,16 +153,8 @@ def main() -> None:
         print(f"{name}: {len(labels)} rows, {time.monotonic() - began:.0f} s", flush=True)
     if args.only:
         return
-    pcm = np.round(np.stack(windows) * 32767).astype(np.int16)
-    emb: npt.NDArray[np.float32] = embed(pcm)
-    np.savez(
-        args.cache / "neural.npz",
-        embeddings=emb,
-        labels=np.asarray(labels, dtype=np.int64),
-        groups=np.asarray(groups),
-    )
-    counts = {g: groups.count(g) for g in sorted(set(groups))}
-    print(f"neural: {emb.shape} {counts} in {time.monotonic() - began:.0f} s")
+    written = save_embedded_rows(args.cache / "neural.npz", windows, labels, groups)
+    print(f"{written} in {time.monotonic() - began:.0f} s")
 
 
 if __name__ == "__main__":

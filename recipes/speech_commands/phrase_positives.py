@@ -18,13 +18,12 @@ import time
 from pathlib import Path
 
 import numpy as np
-import numpy.typing as npt
 import torch
 
 from recipes.speech_commands import synthesize as synth
 from recipes.speech_commands.negatives import telephone_back
 from recipes.speech_commands.synthesize import COMMANDS, SAMPLE_RATE, FloatArray
-from recipes.speech_commands.train import embed
+from recipes.speech_commands.train import save_embedded_rows
 
 # Carriers for training; recall_set.PHRASES (the evaluation carriers) are not among them.
 TRAIN_PHRASES = (
@@ -82,15 +81,10 @@ def main() -> None:
                     windows.append(np.clip(clip, -1.0, 1.0))
                     labels.append(index)
         print(f"phrases: {len(labels)} windows in {time.monotonic() - began:.0f} s", flush=True)
-    pcm = np.round(np.stack(windows) * 32767).astype(np.int16)
-    emb: npt.NDArray[np.float32] = embed(pcm)
-    np.savez(
-        args.cache / "phrases.npz",
-        embeddings=emb,
-        labels=np.asarray(labels, dtype=np.int64),
-        groups=np.asarray(["phrases"] * len(labels)),
+    written = save_embedded_rows(
+        args.cache / "phrases.npz", windows, labels, ["phrases"] * len(labels)
     )
-    print(f"phrases: {emb.shape} in {time.monotonic() - began:.0f} s")
+    print(f"{written} in {time.monotonic() - began:.0f} s")
 
 
 if __name__ == "__main__":

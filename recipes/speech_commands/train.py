@@ -88,6 +88,26 @@ def embed(pcm: npt.NDArray[np.int16], batch: int = 64) -> npt.NDArray[np.float32
     return np.concatenate(parts)
 
 
+def save_embedded_rows(
+    path: Path,
+    windows: list[npt.NDArray[np.float32]],
+    labels: list[int],
+    groups: list[str],
+) -> str:
+    """Embed 1 s windows (float in [-1, 1]) and cache them with their labels and groups, as
+    retrain.py reads them; a one-line account of what was written."""
+    pcm = np.round(np.clip(np.stack(windows), -1, 1) * 32767).astype(np.int16)
+    emb = embed(pcm)
+    np.savez(
+        path,
+        embeddings=emb,
+        labels=np.asarray(labels, dtype=np.int64),
+        groups=np.asarray(groups),
+    )
+    counts = {g: groups.count(g) for g in sorted(set(groups))}
+    return f"{path.stem}: {emb.shape} {counts}"
+
+
 def cached_embeddings(cache: Path, split: str) -> tuple[Tensor, Tensor, npt.NDArray[Any]]:
     target = cache / f"embeddings_{split}.npz"
     source = cache / f"clips_{split}.npz"
