@@ -17,10 +17,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import resource
 import signal
 import sys
 import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -99,6 +102,33 @@ async def serve(port: int, echo: bool) -> None:
     await server.wait_for_termination()
 
 
+@contextlib.asynccontextmanager
+async def stub_gateway(*gateway_args: str) -> AsyncIterator[tuple[str, int]]:
+    """The real gateway (with ``gateway_args``) in front of the stand-in Triton, both in
+    processes of their own: (the gateway's target, its pid)."""
+    stub_port, port = free_port(), free_port()
+    stub = await asyncio.create_subprocess_exec(
+        sys.executable, __file__, "--serve-stub", str(stub_port)
+    )
+    try:
+        gateway = await asyncio.create_subprocess_exec(
+            *(sys.executable, "-m", "tritone_server", "--port", str(port), "--http-port", "0"),
+            *("--log-level", "WARNING", "--triton-url", f"127.0.0.1:{stub_port}"),
+            *gateway_args,
+            cwd=ROOT,
+        )
+        target = f"127.0.0.1:{port}"
+        try:
+            await wait_serving(target, 120)
+            yield target, gateway.pid
+        finally:
+            gateway.send_signal(signal.SIGTERM)
+            await asyncio.wait_for(gateway.wait(), 30)
+    finally:
+        stub.kill()
+        await stub.wait()
+
+
 def own_cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
@@ -129,7 +159,17 @@ async def unary(target: str, pid: int, requests: int, concurrency: int) -> list[
     return rows
 
 
-async def streams(target: str, pid: int, count: int, seconds: float) -> list[str]:
+@dataclass(frozen=True)
+class StreamRun:
+    """Live streams at real-time pace: chunks sent, CPU of the gateway tree and of this process
+    while they ran (from the moment every stream was open)."""
+
+    chunks: int
+    gateway_cpu_s: float
+    own_cpu_s: float
+
+
+async def paced_streams(target: str, pid: int, count: int, seconds: float) -> StreamRun:
     chunk = RATE // 10
     t = np.arange(int(seconds * RATE)) / RATE
     opened = asyncio.Barrier(count + 1)
@@ -161,10 +201,15 @@ async def streams(target: str, pid: int, count: int, seconds: float) -> list[str
         cpu0, me0 = cpu_tree_seconds(pid), own_cpu()
         chunks = sum(await asyncio.gather(*tasks))
         cpu1, me1 = cpu_tree_seconds(pid), own_cpu()
+    return StreamRun(chunks, cpu1 - cpu0, me1 - me0)
+
+
+async def streams(target: str, pid: int, count: int, seconds: float) -> list[str]:
+    run = await paced_streams(target, pid, count, seconds)
     return [
         f"| {count} streams on `tones`, 100 ms chunks at real-time pace for {seconds:g} s "
-        f"| {chunks} chunks | {(cpu1 - cpu0) / chunks * 1e6:.0f} µs "
-        f"| {(me1 - me0) / chunks * 1e6:.0f} µs |"
+        f"| {run.chunks} chunks | {run.gateway_cpu_s / run.chunks * 1e6:.0f} µs "
+        f"| {run.own_cpu_s / run.chunks * 1e6:.0f} µs |"
     ]
 
 
@@ -216,25 +261,9 @@ async def main() -> None:
     if args.serve_stub or args.serve_echo:
         await serve(args.serve_stub or args.serve_echo, echo=bool(args.serve_echo))
         return
-    stub_port, port = free_port(), free_port()
-    stub = await asyncio.create_subprocess_exec(
-        sys.executable, __file__, "--serve-stub", str(stub_port)
-    )
-    gateway = await asyncio.create_subprocess_exec(
-        *(sys.executable, "-m", "tritone_server", "--port", str(port), "--http-port", "0"),
-        *("--log-level", "WARNING", "--triton-url", f"127.0.0.1:{stub_port}"),
-        cwd=ROOT,
-    )
-    target = f"127.0.0.1:{port}"
-    try:
-        await wait_serving(target, 120)
-        rows = await unary(target, gateway.pid, args.requests, args.concurrency)
-        rows += await streams(target, gateway.pid, args.streams, args.seconds)
-    finally:
-        gateway.send_signal(signal.SIGTERM)
-        await asyncio.wait_for(gateway.wait(), 30)
-        stub.kill()
-        await stub.wait()
+    async with stub_gateway() as (target, pid):
+        rows = await unary(target, pid, args.requests, args.concurrency)
+        rows += await streams(target, pid, args.streams, args.seconds)
     rows += await echo_floor(args.requests, args.concurrency)
     publish_section(
         "gateway_overhead",

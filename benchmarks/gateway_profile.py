@@ -27,7 +27,6 @@ import asyncio
 import collections
 import re
 import shutil
-import signal
 import sys
 import tempfile
 import time
@@ -37,10 +36,9 @@ import tritone
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _load_common import ROOT, free_port, publish_section, tone_wav, wait_serving  # type: ignore[import-not-found]
-from gateway_overhead import streams  # type: ignore[import-not-found]
+from _load_common import publish_section, tone_wav  # type: ignore[import-not-found]
+from gateway_overhead import paced_streams, stub_gateway  # type: ignore[import-not-found]
 
-OVERHEAD = Path(__file__).resolve().parent / "gateway_overhead.py"
 LAYERS = (
     "gRPC core (Cython, C)",
     "gRPC Python",
@@ -117,39 +115,21 @@ async def main() -> None:
     spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or shutil.which("py-spy")
     if spy is None:
         raise SystemExit("py-spy is not installed: `make install` (the dev extra) brings it")
-    stub_port, port = free_port(), free_port()
-    stub = await asyncio.create_subprocess_exec(
-        sys.executable, str(OVERHEAD), "--serve-stub", str(stub_port)
-    )
-    gateway = await asyncio.create_subprocess_exec(
-        *(sys.executable, "-m", "tritone_server", "--port", str(port), "--http-port", "0"),
-        *("--log-level", "WARNING", "--triton-url", f"127.0.0.1:{stub_port}"),
-        *("--max-streams", str(max(256, args.streams))),
-        cwd=ROOT,
-    )
-    target = f"127.0.0.1:{port}"
     rows = []
-    try:
-        await wait_serving(target, 120)
+    async with stub_gateway("--max-streams", str(max(256, args.streams))) as (target, pid):
         await unary_load(target, 2.0, 16)  # warm up
         with tempfile.TemporaryDirectory() as tmp:
             raw = Path(tmp) / "unary.txt"
-            spy_run = await sampled(gateway.pid, args.seconds, raw, spy)
+            spy_run = await sampled(pid, args.seconds, raw, spy)
             requests = await unary_load(target, args.seconds, 16)
             await spy_run.wait()
             rows.append(("unary `classify()` of a 1 s WAV, concurrency 16", requests, shares(raw)))
             raw = Path(tmp) / "streams.txt"
-            spy_run = await sampled(gateway.pid, args.seconds, raw, spy)
-            line = (await streams(target, gateway.pid, args.streams, args.seconds))[0]
+            spy_run = await sampled(pid, args.seconds, raw, spy)
+            run = await paced_streams(target, pid, args.streams, args.seconds)
             await spy_run.wait()
-            chunks = int(line.split("|")[2].split()[0])
             what = f"{args.streams} streams, 100 ms chunks at real-time pace"
-            rows.append((what, chunks, shares(raw)))
-    finally:
-        gateway.send_signal(signal.SIGTERM)
-        await asyncio.wait_for(gateway.wait(), 30)
-        stub.kill()
-        await stub.wait()
+            rows.append((what, run.chunks, shares(raw)))
     header = "| load | calls | " + " | ".join(LAYERS) + " |"
     table = [header, "| --- | ---: |" + " ---: |" * len(LAYERS)]
     for what, count, share in rows:
