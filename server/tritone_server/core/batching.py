@@ -71,14 +71,11 @@ class MicroBatcher:
         if rows >= max_batch or self.max_delay_s <= 0:
             self.requests_sent += 1
             return await send(inputs)
-        if len(inputs) == 1:  # the usual case: waveform only, nothing to sort
-            key: _Key = (model, tuple(outputs), tuple((n, a.shape[1:]) for n, a in inputs.items()))
-        else:
-            key = (
-                model,
-                tuple(outputs),
-                tuple(sorted((name, tuple(a.shape[1:])) for name, a in inputs.items())),
-            )
+        key: _Key = (
+            model,
+            tuple(outputs),
+            tuple(sorted((name, tuple(a.shape[1:])) for name, a in inputs.items())),
+        )
         queue = self._queues.get(key)
         if queue is None:
             queue = self._queues[key] = _Queue(send, max_batch)

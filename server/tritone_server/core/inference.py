@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -80,14 +79,10 @@ class Inference:
         # left neither fails the others' windows nor makes the endpoint look unavailable.
         # Each caller waits for its share only as long as its own deadline allows.
         async def send(merged: Mapping[str, FloatArray]) -> dict[str, FloatArray]:
-            started = time.perf_counter()
-            try:
+            with self.metrics.stage("triton", spec.name):
                 return await self.backend.infer(
                     spec.name, merged, outputs, timeout_s=self.timeout_s
                 )
-            finally:
-                stage = self.metrics.stage_histogram("triton", spec.name)
-                stage.observe(time.perf_counter() - started)
 
         if self.batcher is None or not merge:
             share = send(inputs)

@@ -33,10 +33,6 @@ def _wrap(handler: grpc.RpcMethodHandler, method: str, around: Around) -> grpc.R
         inner, arounds = _unwrapped(handler.unary_unary, around)
 
         async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            if len(arounds) == 3:  # the gateway's interceptors: plain nesting, no exit stack
-                a, b, c = arounds
-                async with a(method, context), b(method, context), c(method, context):
-                    return await inner(request, context)
             async with _nested(arounds, method, context):
                 return await inner(request, context)
 
