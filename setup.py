@@ -1,20 +1,18 @@
-"""Generates the protobuf modules while a wheel is built, so they are never committed."""
+"""Generates the protobuf modules while the project is built, so they are never committed.
+
+They are generated as soon as setuptools loads this file, not only in build_py: collecting
+metadata (egg_info, the sdist's file list) already looks for the package directory
+``tritone._proto``, which a clean clone does not have.
+"""
 
 import sys
 from pathlib import Path
 
 from setuptools import setup
-from setuptools.command.build_py import build_py
 
 sys.path.insert(0, str(Path(__file__).parent / "tools"))
 
+import gen_protos  # noqa: E402  (tools/ is on the path only from here)
 
-class BuildWithProtos(build_py):
-    def run(self) -> None:
-        import gen_protos
-
-        gen_protos.generate()
-        super().run()
-
-
-setup(cmdclass={"build_py": BuildWithProtos})
+gen_protos.generate()
+setup()

@@ -1,9 +1,11 @@
 # The Tritone gateway: python slim, non-root, no compiler, no torch.
 #   docker build -f deploy/docker/gateway.Dockerfile -t registry.example.com/tritone/gateway:0.1.0 .
-# Every install step is in install-gateway.sh, which CI runs too (tests/unit/deploy).
+# Every install step is in install-gateway.sh, which CI runs too (tests/unit/deploy); every
+# package comes pinned and hashed from locks/build.txt and locks/gateway.txt (`make lock`).
 FROM python:3.11.11-slim-bookworm AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 COPY pyproject.toml setup.py README.md /src/
+COPY locks/build.txt locks/gateway.txt /src/locks/
 COPY protos /src/protos
 COPY tools /src/tools
 COPY client_sdk /src/client_sdk

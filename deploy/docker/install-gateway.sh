@@ -6,22 +6,27 @@
 #   usage: install-gateway.sh SOURCE_DIR VENV_DIR      (PYTHON: the interpreter, default python3)
 #
 # Binary wheels only (the image has no compiler), the [gateway] extra only: no torch and no
-# nvidia-pytriton; the gateway talks to a Triton it did not start (--triton-url).
+# nvidia-pytriton; the gateway talks to a Triton it did not start (--triton-url). Every
+# package comes pinned and hashed from locks/ (made by `make lock`), the same files CI installs.
 set -eu
 
 src=$1
 venv=$2
 python=${PYTHON:-python3}
+locked() { "$1/bin/python" -m pip install --quiet --require-hashes --no-deps --only-binary=:all: -r "$2"; }
+
+# Our wheel is built in a venv of its own from locks/build.txt (the build backend; the protobuf
+# modules are generated during the build), so none of the build tools reach the image.
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+"$python" -m venv "$work/build"
+locked "$work/build" "$src/locks/build.txt"
+"$work/build/bin/python" -m pip wheel --quiet --no-deps --no-build-isolation \
+    --wheel-dir "$work/wheels" "$src"
 
 "$python" -m venv "$venv"
-"$venv/bin/python" -m pip install --quiet --upgrade "pip>=24"
-# Build our wheel (the protobuf modules are generated during the build), then install it with
-# its dependencies from binary wheels only.
-wheels=$(mktemp -d)
-"$venv/bin/python" -m pip wheel --quiet --no-deps --only-binary=:all: --wheel-dir "$wheels" "$src"
-"$venv/bin/python" -m pip install --quiet --only-binary=:all: \
-    "$(ls "$wheels"/tritone-*.whl)[gateway]"
-rm -rf "$wheels"
+locked "$venv" "$src/locks/gateway.txt"
+"$venv/bin/python" -m pip install --quiet --no-deps "$(ls "$work"/wheels/tritone-*.whl)"
 
 # The serving path must not need torch (nor the local-Triton wheel): fail the build if it does.
 if "$venv/bin/python" -m pip show --quiet torch >/dev/null 2>&1; then

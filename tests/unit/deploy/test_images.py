@@ -25,7 +25,18 @@ from support.gateway import REPO, free_port
 from tritone_server.app import LIVENESS_SERVICE
 
 DOCKER = REPO / "deploy" / "docker"
-_IGNORED = shutil.ignore_patterns("__pycache__", "*.egg-info", "*_pb2.py", "*_pb2_grpc.py", "*.pyi")
+
+
+def clean_tree_files() -> list[Path]:
+    """What a fresh clone holds (tracked and new files, nothing git ignores): what
+    `docker build .` sees in CI, not the generated files `make install` left in this checkout."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO,
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
+    return [Path(name) for name in listed.split("\0") if name and (REPO / name).is_file()]
 
 
 def stages(dockerfile: Path) -> list[list[str]]:
@@ -48,19 +59,22 @@ def replay_build_stage(dockerfile: Path, root: Path) -> None:
     def inside(path: str) -> Path:
         return root / path.lstrip("/")
 
+    files = clean_tree_files()
+
     for instruction in stages(dockerfile)[0][1:]:
         keyword, _, rest = instruction.partition(" ")
         if keyword == "COPY":
             *sources, dest = shlex.split(rest)
             assert not any(s.startswith("--") for s in sources), instruction
             for source in sources:
-                origin = REPO / source
+                origin = Path(source)
                 target = inside(dest) / origin.name if dest.endswith("/") else inside(dest)
-                target.parent.mkdir(parents=True, exist_ok=True)
-                if origin.is_dir():
-                    shutil.copytree(origin, target, ignore=_IGNORED)
-                else:
-                    shutil.copy2(origin, target)
+                copied = [f for f in files if f == origin or origin in f.parents]
+                assert copied, f"{instruction}: {source} is not in a clean clone"
+                for file in copied:
+                    to = target / file.relative_to(origin) if file != origin else target
+                    to.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copy2(REPO / file, to)
         elif keyword == "RUN":
             argv = [str(inside(a)) if a.startswith("/") else a for a in shlex.split(rest)]
             env = {**os.environ, "PYTHON": sys.executable}
