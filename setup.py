@@ -12,7 +12,7 @@ from setuptools import setup
 
 sys.path.insert(0, str(Path(__file__).parent / "tools"))
 
-import gen_protos  # noqa: E402  (tools/ is on the path only from here)
+import gen_protos  # tools/ is on the path only from here
 
 gen_protos.generate()
 setup()

@@ -65,7 +65,8 @@ SPECS = (
         # Apache-2.0 ONNX files are read.
         no_deps=("Resemblyzer==0.1.4", "openwakeword==0.4.0"),
     ),
-    LockSpec("gateway", extras=("gateway",), also=("pip",), constrained_by="dev"),
+    # No pip: the image's venv is made without it and filled by the build stage's pip.
+    LockSpec("gateway", extras=("gateway",), constrained_by="dev"),
     LockSpec(
         "build",
         extras=(),
@@ -207,7 +208,8 @@ def write(spec: LockSpec, pyproject: dict[str, object]) -> Path:
         f"# inputs: {digest(spec, pyproject)}\n"
     )
     path = lock_path(spec.name)
-    path.write_text(header + body)
+    if not path.exists() or path.read_text() != header + body:
+        path.write_text(header + body)  # untouched otherwise: make rebuilds the venv on mtime
     return path
 
 

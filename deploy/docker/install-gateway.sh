@@ -13,23 +13,24 @@ set -eu
 src=$1
 venv=$2
 python=${PYTHON:-python3}
-locked() { "$1/bin/python" -m pip install --quiet --require-hashes --no-deps --only-binary=:all: -r "$2"; }
 
-# Our wheel is built in a venv of its own from locks/build.txt (the build backend; the protobuf
-# modules are generated during the build), so none of the build tools reach the image.
+# Our wheel is built in a venv of its own from locks/build.txt (pip and the build backend; the
+# protobuf modules are generated during the build). That venv's pip also installs the gateway
+# into a venv made without pip: the image holds the gateway lock and our wheel, nothing else.
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 "$python" -m venv "$work/build"
-locked "$work/build" "$src/locks/build.txt"
-"$work/build/bin/python" -m pip wheel --quiet --no-deps --no-build-isolation \
-    --wheel-dir "$work/wheels" "$src"
+pip="$work/build/bin/python -m pip"
+$pip install --quiet --require-hashes --no-deps --only-binary=:all: -r "$src/locks/build.txt"
+$pip wheel --quiet --no-deps --no-build-isolation --wheel-dir "$work/wheels" "$src"
 
-"$python" -m venv "$venv"
-locked "$venv" "$src/locks/gateway.txt"
-"$venv/bin/python" -m pip install --quiet --no-deps "$(ls "$work"/wheels/tritone-*.whl)"
+"$python" -m venv --without-pip "$venv"
+$pip --python "$venv/bin/python" install --quiet --require-hashes --no-deps --only-binary=:all: \
+    -r "$src/locks/gateway.txt"
+$pip --python "$venv/bin/python" install --quiet --no-deps "$(ls "$work"/wheels/tritone-*.whl)"
 
 # The serving path must not need torch (nor the local-Triton wheel): fail the build if it does.
-if "$venv/bin/python" -m pip show --quiet torch >/dev/null 2>&1; then
+if $pip --python "$venv/bin/python" show --quiet torch >/dev/null 2>&1; then
     echo "install-gateway.sh: torch was installed; the gateway must not need it" >&2
     exit 1
 fi

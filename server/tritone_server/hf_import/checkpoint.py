@@ -135,7 +135,9 @@ def load_checkpoint(path: Path) -> Checkpoint:
         )
     try:
         with quiet_extractor_warnings():
-            extractor = transformers.AutoFeatureExtractor.from_pretrained(  # type: ignore[no-untyped-call]
+            # Typed in the transformers the lock pins, untyped in earlier 5.x that pyproject
+            # still allows: the ignore holds on both.
+            extractor = transformers.AutoFeatureExtractor.from_pretrained(  # type: ignore[no-untyped-call,unused-ignore]
                 str(path), local_files_only=True
             )
     except (OSError, ValueError) as exc:

@@ -9,6 +9,7 @@ is then started (without Triton) to show it serves health and metrics with no to
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -25,6 +26,11 @@ from support.gateway import REPO, free_port
 from tritone_server.app import LIVENESS_SERVICE
 
 DOCKER = REPO / "deploy" / "docker"
+GATEWAY_LOCK = REPO / "locks" / "gateway.txt"
+
+
+def _norm(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def clean_tree_files() -> list[Path]:
@@ -117,6 +123,23 @@ def test_gateway_image_is_slim_and_starts_without_torch(tmp_path: Path) -> None:
     for heavy in ("torch", "pytriton"):
         missing = subprocess.run([python, "-c", f"import {heavy}"], capture_output=True)
         assert missing.returncode != 0, f"{heavy} is in the gateway image"
+    # Exactly the gateway lock (and our wheel): nothing resolved at build time.
+    listed = subprocess.run(
+        [
+            python,
+            "-c",
+            "from importlib import metadata\n"
+            "for d in metadata.distributions(): print(d.metadata['Name'], d.version)",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    installed = dict(line.split(" ") for line in listed.splitlines())
+    installed = {_norm(name): version for name, version in installed.items()}
+    assert installed.pop("tritone")
+    locked = re.findall(r"^([A-Za-z0-9_.\-]+)==([^\s\\]+)", GATEWAY_LOCK.read_text(), re.M)
+    assert installed == {_norm(name): version for name, version in locked}
 
     # The image's command, with a Triton that is not there: it must stay up, alive for the
     # liveness probe, not ready, and serving metrics.
