@@ -16,10 +16,9 @@ torch_wheels=${TORCH_WHEELS:-/opt/wheels}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-cd "$root"
-git ls-files -z --cached --others --exclude-standard | while IFS= read -r -d '' f; do
-    [ -e "$f" ] && mkdir -p "$work/tree/$(dirname "$f")" && cp -p "$f" "$work/tree/$f"
-done
+mkdir "$work/tree"
+(cd "$root" && git ls-files -z --cached --others --exclude-standard |
+    tar --null --files-from=- --ignore-failed-read -cf -) | tar -x -C "$work/tree"
 cd "$work/tree"
 
 venv=$work/venv

@@ -573,6 +573,13 @@ class LocalTriton:
             _, pending = await asyncio.wait({reader}, timeout=_READER_WAIT_S)
             if pending:
                 reader.cancel()
+        if process is not None:
+            # asyncio closes a subprocess transport only once every pipe has reached EOF; a
+            # stub that outlives a killed Triton holds the pipe, and the transport (one fd per
+            # crash) would stay open until garbage collection.
+            transport = getattr(process, "_transport", None)
+            if transport is not None:
+                transport.close()
 
     async def _stop(self) -> None:
         self._endpoints = None
