@@ -15,8 +15,17 @@ from typing import Any
 
 import kubernetes_validate
 import pytest
+import yaml
 
-from support.k8s import OVERLAYS, REPO, Manifest, containers, find, render, workloads
+from support.k8s import (
+    OVERLAYS,
+    REPO,
+    Manifest,
+    containers,
+    find,
+    render,
+    workloads,
+)
 from tritone_server.app import LIVENESS_SERVICE
 from tritone_server.settings import Settings, environment_names, load_settings
 from tritone_server.triton.resolver import TritonTarget
@@ -72,10 +81,17 @@ def manifests(request: pytest.FixtureRequest) -> list[Manifest]:
     return render(request.param)
 
 
+MONITORING_API = "monitoring.coreos.com/v1"
+"""The Prometheus Operator's CRDs: kubernetes-validate has no schema for them; the
+monitoring test checks what they must hold."""
+
+
 @pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
 def test_every_document_is_valid_kubernetes(manifests: list[Manifest], version: str) -> None:
     assert manifests, "the overlay rendered nothing"
     for doc in manifests:
+        if doc["apiVersion"] == MONITORING_API:
+            continue
         try:
             kubernetes_validate.validate(doc, version, strict=True)
         except kubernetes_validate.ValidationError as exc:
@@ -387,3 +403,46 @@ def test_cpu_overlay_init_container_turns_gpu_groups_into_cpu_ones(tmp_path: Pat
         assert "KIND_GPU" not in text and "KIND_CPU" in text
         original = (models / config.relative_to(repository)).read_text()
         assert text == original.replace("KIND_GPU", "KIND_CPU")
+
+
+def test_monitoring_is_optional_and_scales_on_queue_time_and_streams() -> None:
+    assert all(d["apiVersion"] != MONITORING_API for d in render("overlays/gpu"))
+    manifests = render("overlays/gpu-monitored")
+    gateway = container(find(manifests, "Deployment", GATEWAY), "gateway")
+    triton = container(find(manifests, "Deployment", TRITON), "triton")
+    for name, scraped in ((GATEWAY, gateway), (TRITON, triton)):
+        monitor = find(manifests, "PodMonitor", name)
+        assert monitor["apiVersion"] == MONITORING_API
+        pods = find(manifests, "Deployment", name)["spec"]["template"]["metadata"]["labels"]
+        assert monitor["spec"]["selector"]["matchLabels"].items() <= pods.items()
+        (endpoint,) = monitor["spec"]["podMetricsEndpoints"]
+        container_port(scraped, endpoint["port"])  # a port the pod serves
+        assert endpoint["port"] == "metrics"
+    # scrapes come from the monitoring namespace, which both policies admit to "metrics"
+    for name in (GATEWAY, TRITON):
+        admitted = [
+            rule
+            for rule in find(manifests, "NetworkPolicy", name)["spec"]["ingress"]
+            if "metrics" in {p["port"] for p in rule["ports"]}
+        ]
+        assert admitted, f"{name}: metrics port closed to the scraper"
+
+    rules = yaml.safe_load(
+        (REPO / "deploy/k8s/components/monitoring/prometheus-adapter-rules.yaml").read_text()
+    )["rules"]["custom"]
+    served = {rule["name"]["as"]: rule for rule in rules}
+    triton_hpa = find(manifests, "HorizontalPodAutoscaler", TRITON)["spec"]
+    (queue,) = triton_hpa["metrics"]
+    assert queue["type"] == "Pods"
+    queue_rule = served[queue["pods"]["metric"]["name"]]
+    assert "nv_inference_queue_duration_us" in queue_rule["metricsQuery"]
+    assert "nv_inference_request_success" in queue_rule["metricsQuery"]
+    gateway_hpa = find(manifests, "HorizontalPodAutoscaler", GATEWAY)["spec"]
+    pods_metrics = [
+        m["pods"]["metric"]["name"] for m in gateway_hpa["metrics"] if m["type"] == "Pods"
+    ]
+    assert pods_metrics == ["tritone_open_streams"]
+    assert "tritone_open_streams" in served
+    assert {m["type"] for m in gateway_hpa["metrics"]} == {"Resource", "Pods"}, "CPU stays"
+    for rule in served.values():
+        assert rule["resources"]["overrides"]["pod"] == {"resource": "pod"}
