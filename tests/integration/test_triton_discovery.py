@@ -1,7 +1,7 @@
-"""Two real Tritons found through one name, one of them SIGKILLed under live streams.
+"""Real Tritons found through one name: spread over, SIGKILLed, added, removed, live.
 
 The gateway runs as ``python -m support.resolved_gateway``: ``tritone serve`` itself, with
-the DNS answer for ``dns:///tritons.test`` read from a file the test rewrites (two local
+the DNS answer for ``dns:///tritons.test`` read from a file the test rewrites (the local
 Tritons share 127.0.0.1, so the answer carries their ports). Windows counted by each
 Triton's own metrics show where the batches went.
 """
@@ -35,17 +35,17 @@ ADDED_WITHIN_S = 30.0
 
 
 @contextlib.asynccontextmanager
-async def two_tritons(repository: Path) -> AsyncIterator[tuple[LocalTriton, LocalTriton]]:
-    """Two local Tritons serving the committed ``tones`` model only (quick to start),
-    started side by side."""
+async def tritons(repository: Path, count: int) -> AsyncIterator[list[LocalTriton]]:
+    """Local Tritons serving the committed ``tones`` model only (quick to start), started
+    side by side."""
     repository.mkdir()
     (repository / "tones").symlink_to(REPO / "model_repository" / "tones")
-    tritons = (LocalTriton(repository), LocalTriton(repository))
+    started = [LocalTriton(repository) for _ in range(count)]
     try:
-        await asyncio.gather(*(t.__aenter__() for t in tritons))
-        yield tritons
+        await asyncio.gather(*(t.__aenter__() for t in started))
+        yield started
     finally:
-        await asyncio.gather(*(t.__aexit__(None, None, None) for t in tritons))
+        await asyncio.gather(*(t.__aexit__(None, None, None) for t in started))
 
 
 def endpoints(triton: LocalTriton) -> LocalTritonEndpoints:
@@ -84,11 +84,16 @@ async def until(check: Callable[[], Awaitable[bool]], what: str) -> None:
 
 
 async def live_streams_through_a_changing_answer(
-    gateway: RunningGateway, answers: Path, first: LocalTriton, second: LocalTriton
+    gateway: RunningGateway,
+    answers: Path,
+    first: LocalTriton,
+    second: LocalTriton,
+    third: LocalTriton,
 ) -> tuple[list[Outcome], list[int | None]]:
-    """20 live streams while the answer gains the second Triton, the first is SIGKILLed and
-    then leaves the answer; how the streams ended, and health's lapses meanwhile."""
-    a, b = endpoints(first).grpc_url, endpoints(second).grpc_url
+    """Live streams while the first Triton is SIGKILLed, the third joins the answer as the
+    dead one leaves it, and then the second (alive, busy) leaves it too; how the streams
+    ended, and health's lapses meanwhile."""
+    a, b, c = (endpoints(t).grpc_url for t in (first, second, third))
     async with tritone.AsyncClient(gateway.target, timeout=60, retries=0) as client:
         stop_streams, stop_watch = asyncio.Event(), asyncio.Event()
         watcher = asyncio.create_task(watch_health(gateway.target, stop_watch))
@@ -98,15 +103,11 @@ async def live_streams_through_a_changing_answer(
         ]
         for _ in streams:
             await asyncio.wait_for(opened.acquire(), 60)
-        assert await windows_served(second) == 0  # not in the answer yet
 
-        # The second Triton joins the answer: it gets windows, without a restart.
-        write_answers(answers, {NAME: [a, b]})
+        async def both_serve() -> bool:
+            return min([await windows_served(first), await windows_served(second)]) > 0
 
-        async def second_serves() -> bool:
-            return await windows_served(second) > 0
-
-        await until(second_serves, "the added Triton got no window")
+        await until(both_serve, "windows were not spread over both Tritons of the answer")
 
         # The first dies mid-stream: its batches are re-sent to the second.
         pid = first.pid
@@ -119,14 +120,29 @@ async def live_streams_through_a_changing_answer(
 
         await until(streams_go_on, "windows stopped after the first Triton died")
 
-        # The dead one leaves the answer: the gateway forgets it, and no call fails.
-        write_answers(answers, {NAME: [b]})
+        # The dead one leaves the answer and the third joins: it gets windows, no restart.
+        assert await windows_served(third) == 0
+        write_answers(answers, {NAME: [b, c]})
 
-        async def first_forgotten() -> bool:
+        async def third_serves() -> bool:
+            return await windows_served(third) > 0
+
+        await until(third_serves, "the added Triton got no window")
+
+        # The second, alive and busy, leaves the answer: drained, and no call fails.
+        write_answers(answers, {NAME: [c]})
+
+        async def only_third_listed() -> bool:
             _, text = await asyncio.to_thread(http_get, gateway.http_url + "/metrics")
-            return f'url="{a}"' not in text
+            return f'url="{a}"' not in text and f'url="{b}"' not in text
 
-        await until(first_forgotten, "the gateway still lists the Triton that left the answer")
+        await until(only_third_listed, "the gateway still lists Tritons that left the answer")
+        at_drain = await windows_served(third)
+
+        async def third_carries_all() -> bool:
+            return await windows_served(third) >= at_drain + 2 * STREAMS
+
+        await until(third_carries_all, "windows stopped after the second Triton was drained")
         result = await client.classify(tone(FREQS[3], 0.5, 16000), sample_rate=16000, model="tones")
         assert result.labels[0].label == LABELS[3]
         stop_streams.set()
@@ -135,10 +151,10 @@ async def live_streams_through_a_changing_answer(
         return outcomes, await watcher
 
 
-async def test_tritons_behind_one_name_share_streams_and_one_can_die(tmp_path: Path) -> None:
+async def test_tritons_behind_one_name_share_streams_come_and_go(tmp_path: Path) -> None:
     answers = tmp_path / "answers.json"
-    async with two_tritons(tmp_path / "repository") as (first, second):
-        write_answers(answers, {NAME: [endpoints(first).grpc_url]})
+    async with tritons(tmp_path / "repository", 3) as (first, second, third):
+        write_answers(answers, {NAME: [endpoints(first).grpc_url, endpoints(second).grpc_url]})
         try:
             with start_gateway(
                 *("--triton-url", f"dns:///{NAME}:8001", "--triton-resolve-s", str(RESOLVE_S)),
@@ -147,7 +163,7 @@ async def test_tritons_behind_one_name_share_streams_and_one_can_die(tmp_path: P
                 env={ANSWERS_ENV: str(answers)},
             ) as gateway:
                 outcomes, lapses = await live_streams_through_a_changing_answer(
-                    gateway, answers, first, second
+                    gateway, answers, first, second, third
                 )
                 assert gateway.process.poll() is None
         except GatewayStartError as exc:
