@@ -174,14 +174,14 @@ class TritonBackend:
             remaining = None if deadline is None else deadline - loop.time()
             if remaining is not None and remaining <= 0:
                 break  # the caller's deadline is spent: no time for another endpoint
-            endpoint.outstanding += 1
             try:
-                result = await endpoint.next_client().infer(
-                    model,
-                    triton_inputs,
-                    outputs=requested,
-                    client_timeout=remaining,
-                )
+                with endpoint.in_use() as client:
+                    result = await client.infer(
+                        model,
+                        triton_inputs,
+                        outputs=requested,
+                        client_timeout=remaining,
+                    )
             except InferenceServerException as exc:
                 mapped = _map_error(exc, model, endpoint.address)
                 if not isinstance(mapped, BackendUnavailable):
@@ -190,26 +190,15 @@ class TritonBackend:
                 log.warning("event=triton_unavailable url=%s model=%s", endpoint.address, model)
                 last = mapped
                 continue
-            finally:
-                endpoint.outstanding -= 1
             return {name: np.asarray(result.as_numpy(name)) for name in outputs}
         raise last
 
     async def model_configs(self) -> list[tuple[dict[str, Any], str, bool]]:
         last: Exception | None = None
         for endpoint in self._endpoints.order():
-            client = endpoint.next_client()
             try:
-                index = await client.get_model_repository_index(as_json=True)
-                found: list[tuple[dict[str, Any], str, bool]] = []
-                for entry in index.get("models", []):
-                    name = entry["name"]
-                    ready = entry.get("state") == "READY"
-                    if not ready:
-                        continue
-                    config = await client.get_model_config(name, as_json=True)
-                    found.append((config["config"], str(entry.get("version", "1")), ready))
-                return found
+                with endpoint.in_use() as client:
+                    return await _ready_models(client)
             except InferenceServerException as exc:
                 last = exc
                 endpoint.bench(BENCH_S)
@@ -224,7 +213,8 @@ class TritonBackend:
             raise self._none_known()
         for endpoint in endpoints:
             try:
-                await endpoint.next_client().load_model(name)
+                with endpoint.in_use() as client:
+                    await client.load_model(name)
             except InferenceServerException as exc:
                 message = exc.message() or str(exc)
                 if "explicit" in message.lower() or "polling" in message.lower():
@@ -243,7 +233,8 @@ class TritonBackend:
 
         async def ready(endpoint: Endpoint) -> bool:
             try:
-                up = bool(await endpoint.next_client().is_server_ready(client_timeout=timeout_s))
+                with endpoint.in_use() as client:
+                    up = bool(await client.is_server_ready(client_timeout=timeout_s))
             except InferenceServerException:
                 up = False
             endpoint.ready = up
@@ -258,6 +249,18 @@ class TritonBackend:
 
     async def is_ready(self) -> bool:
         return any((await self.endpoint_health()).values())
+
+
+async def _ready_models(client: TritonClient) -> list[tuple[dict[str, Any], str, bool]]:
+    """(config, version, ready) of each model READY in one Triton."""
+    index = await client.get_model_repository_index(as_json=True)
+    found: list[tuple[dict[str, Any], str, bool]] = []
+    for entry in index.get("models", []):
+        if entry.get("state") != "READY":
+            continue
+        config = await client.get_model_config(entry["name"], as_json=True)
+        found.append((config["config"], str(entry.get("version", "1")), True))
+    return found
 
 
 async def _close(endpoints: Sequence[Endpoint]) -> None:

@@ -10,9 +10,10 @@ resort rather than never.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -59,8 +60,15 @@ class Endpoint:
     def __post_init__(self) -> None:
         self._turn = itertools.cycle(range(len(self.clients)))
 
-    def next_client(self) -> TritonClient:
-        return self.clients[next(self._turn)]
+    @contextlib.contextmanager
+    def in_use(self) -> Iterator[TritonClient]:
+        """A client for one call, counted as outstanding while the call runs: a drained
+        endpoint closes only once no call holds it."""
+        self.outstanding += 1
+        try:
+            yield self.clients[next(self._turn)]
+        finally:
+            self.outstanding -= 1
 
     def bench(self, seconds: float) -> None:
         self.benched_until = time.monotonic() + seconds
