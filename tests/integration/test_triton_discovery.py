@@ -13,6 +13,7 @@ import contextlib
 import os
 import re
 import signal
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -112,6 +113,7 @@ async def live_streams_through_a_changing_answer(
         # The first dies mid-stream: its batches are re-sent to the second.
         pid = first.pid
         assert pid is not None
+        spread = [await windows_served(first), await windows_served(second)]
         os.kill(pid, signal.SIGKILL)
         at_kill = await windows_served(second)
 
@@ -123,11 +125,13 @@ async def live_streams_through_a_changing_answer(
         # The dead one leaves the answer and the third joins: it gets windows, no restart.
         assert await windows_served(third) == 0
         write_answers(answers, {NAME: [b, c]})
+        joined = time.monotonic()
 
         async def third_serves() -> bool:
             return await windows_served(third) > 0
 
         await until(third_serves, "the added Triton got no window")
+        first_window_s = time.monotonic() - joined
 
         # The second, alive and busy, leaves the answer: drained, and no call fails.
         write_answers(answers, {NAME: [c]})
@@ -148,7 +152,14 @@ async def live_streams_through_a_changing_answer(
         stop_streams.set()
         outcomes = list(await asyncio.gather(*streams))
         stop_watch.set()
-        return outcomes, await watcher
+        lapses = await watcher
+    print(
+        f"\nwindows before the kill: {spread[0]} and {spread[1]}; the added Triton's first "
+        f"window {first_window_s:.2f} s after it joined the answer (resolved every "
+        f"{RESOLVE_S} s); windows served in all: {await windows_served(second)} by the "
+        f"drained one, {await windows_served(third)} by the added one"
+    )
+    return outcomes, lapses
 
 
 async def test_tritons_behind_one_name_share_streams_come_and_go(tmp_path: Path) -> None:
