@@ -196,6 +196,11 @@ def test_gateways_find_every_triton_through_the_headless_service(
     (grpc_port,) = [p for p in service["spec"]["ports"] if p["port"] == target.port]
     assert f"--grpc-port={container_port(triton, grpc_port['targetPort'])}" in triton["args"]
     assert 0 < settings.triton_resolve_s <= 15, "an added Triton must get work within 30 s"
+    # a stopping Triton serves on until every gateway has resolved again and drained it
+    pre_stop = triton["lifecycle"]["preStop"]["exec"]["command"]
+    assert pre_stop[0] == "sleep" and float(pre_stop[1]) > settings.triton_resolve_s
+    grace = pod_spec(triton_deployment)["terminationGracePeriodSeconds"]
+    assert grace > float(pre_stop[1]) + settings.triton_timeout_s, "requests in flight finish"
 
 
 def test_callers_connections_are_aged_so_round_robin_rebalances(
