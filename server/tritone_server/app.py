@@ -52,6 +52,7 @@ from tritone_server.metrics import Metrics
 from tritone_server.settings import Settings, load_settings
 from tritone_server.triton.client import TritonBackend
 from tritone_server.triton.local import LocalTriton, TritonStartError
+from tritone_server.triton.resolver import Resolver
 
 log = logging.getLogger("tritone_server")
 
@@ -82,8 +83,9 @@ sees UNAVAILABLE "Stream removed" instead of the end of a complete stream. Part 
 class Gateway:
     """The running gateway; ``async with Gateway(settings) as gw: await gw.ready.wait()``."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, resolver: Resolver | None = None) -> None:
         self.settings = settings
+        self._resolver = resolver
         self.catalogue = Catalogue(settings.default_model)
         self.metrics = Metrics()
         self.ready = asyncio.Event()
@@ -105,6 +107,7 @@ class Gateway:
         self.service: AudioClassificationService | None = None
         self._stopping = False
         self._failed_checks = 0
+        self._endpoint_labels: set[str] = set()
 
     async def __aenter__(self) -> Gateway:
         try:
@@ -136,6 +139,12 @@ class Gateway:
             # gateway holds beyond its queue; without it a stream holds ~its queue budget.
             ("grpc.http2.bdp_probe", 0),
         ]
+        if s.max_connection_age_s > 0:
+            # GOAWAY after this long: round_robin callers re-resolve and reach new gateways
+            options += [
+                ("grpc.max_connection_age_ms", round(s.max_connection_age_s * 1000)),
+                ("grpc.max_connection_age_grace_ms", round(s.max_connection_age_grace_s * 1000)),
+            ]
         # The first interceptor is the outermost: errors are mapped before they are logged
         # and counted; auth is innermost, so refused calls are logged and counted too.
         server = grpc.aio.server(
@@ -276,7 +285,12 @@ class Gateway:
                 urls = (endpoints.grpc_url,)
             self.triton_urls = urls
             backend = await stack.enter_async_context(
-                TritonBackend(urls, channels_per_endpoint=s.channels_per_endpoint)
+                TritonBackend(
+                    urls,
+                    channels_per_endpoint=s.channels_per_endpoint,
+                    resolver=self._resolver,
+                    resolve_interval_s=s.triton_resolve_s,
+                )
             )
             self.backend = backend
             if self.local_triton is not None:
@@ -296,6 +310,9 @@ class Gateway:
             states = await backend.endpoint_health(timeout_s=MONITOR_TIMEOUT_S)
             for url, up in states.items():
                 self.metrics.triton_up.labels(url).set(1 if up else 0)
+            for gone in self._endpoint_labels - states.keys():  # drained: no stale series
+                self.metrics.triton_up.remove(gone)
+            self._endpoint_labels = set(states)
             if any(states.values()):
                 if not serving:
                     specs = await self.catalogue.reload(backend)
@@ -462,12 +479,12 @@ def configure_logging(settings: Settings) -> None:
     root.setLevel(settings.log_level.upper())
 
 
-async def serve(settings: Settings) -> None:
+async def serve(settings: Settings, *, resolver: Resolver | None = None) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with Gateway(settings) as gateway:
+    async with Gateway(settings, resolver=resolver) as gateway:
         loop.add_signal_handler(signal.SIGHUP, gateway.reload)
         waiter = asyncio.create_task(stop.wait())
         ready = asyncio.create_task(gateway.wait_ready())
@@ -481,11 +498,12 @@ async def serve(settings: Settings) -> None:
         log.info("event=stopping grace_s=%s", settings.grace_s)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, resolver: Resolver | None = None) -> int:
+    """`tritone serve`; ``resolver`` replaces DNS for ``dns:///`` Triton URLs (tests)."""
     settings = load_settings(argv)
     configure_logging(settings)
     try:
-        asyncio.run(serve(settings))
+        asyncio.run(serve(settings, resolver=resolver))
     except Exception as exc:
         log.error("event=fatal error=%r", exc)
         return 1

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from tritone_server.audio.formats import AudioLimits
+from tritone_server.triton.resolver import TritonTarget
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -40,7 +41,12 @@ class Settings:
     admin_token_file: Path | None = None
     """Bearer tokens, one a line, that LoadModel needs (a token_file token is refused)."""
     triton_urls: tuple[str, ...] = ()
-    """Existing Triton gRPC endpoints. Empty means: start a local Triton on model_repository."""
+    """Existing Triton gRPC endpoints: ``host:port``, or ``dns:///name:port`` for every
+    address the name resolves to (a headless Service), followed as the answer changes.
+    Empty means: start a local Triton on model_repository."""
+    triton_resolve_s: float = 10.0
+    """How often ``dns:///`` Triton URLs are resolved again: an added Triton gets requests
+    within this (plus a 0.25 s health check), a removed one is drained."""
     model_repository: Path = REPO_ROOT / "model_repository"
     default_model: str = "voice-activity"
     """Model of requests that name none: voice activity answers any speech usefully (measured
@@ -55,6 +61,12 @@ class Settings:
     balancers, before it refuses new calls. drain_s + grace_s + Triton's stop fit in
     Kubernetes' default 30 s grace period."""
     max_message_bytes: int = 64 * 1024 * 1024
+    max_connection_age_s: float = 300.0
+    """Callers' connections get GOAWAY after about this long (0: never), so clients with
+    ``round_robin`` re-resolve and spread over gateways added since; calls in flight go on."""
+    max_connection_age_grace_s: float = 3600.0
+    """How long calls may go on on a connection past its age before it is closed: as long
+    as a stream may last (max_stream_s), so ageing never cuts a stream short."""
     stream_queue_chunks: int = 64
     """Bounded queue between a stream's reader and its classifier, in chunks."""
     max_streams: int = 256
@@ -134,7 +146,8 @@ def build_parser() -> argparse.ArgumentParser:
                 "--triton-url",
                 dest=name,
                 action="append",
-                help="gRPC address of an existing Triton (repeatable); default: start one locally",
+                help="gRPC address of an existing Triton, host:port or dns:///name:port for "
+                "every address behind a name (repeatable); default: start one locally",
             )
         elif isinstance(getattr(Settings(), name), bool):
             parser.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction)
@@ -173,10 +186,20 @@ def load_settings(
             limit_values[key] = float(raw_limit)
     values["audio_limits"] = AudioLimits(**limit_values)  # type: ignore[arg-type]
     settings = Settings(**values)
-    problem = transport_problem(settings)
+    problem = transport_problem(settings) or triton_url_problem(settings)
     if problem is not None:
         build_parser().error(problem)
     return settings
+
+
+def triton_url_problem(settings: Settings) -> str | None:
+    """A sentence saying which Triton URL cannot be used, or None."""
+    for url in settings.triton_urls:
+        try:
+            TritonTarget.parse(url)
+        except ValueError as exc:
+            return str(exc)
+    return None
 
 
 def transport_problem(settings: Settings) -> str | None:

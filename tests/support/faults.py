@@ -29,6 +29,8 @@ class Outcome:
     error: tritone.TritoneError | None
     ended_at: float
     windows: int
+    frames_sent: int
+    """Frames of every chunk the server took (a chunk it refused is not counted)."""
 
 
 async def paced_stream(
@@ -46,16 +48,21 @@ async def paced_stream(
     summary: tritone.StreamSummary | None = None
     error: tritone.TritoneError | None = None
     windows = 0
+    frames = len(audio) // 2
+    frames_sent = 0
     async with stream:
 
         async def send() -> None:
+            nonlocal frames_sent
             try:
                 await stream.send(audio)
+                frames_sent += frames
                 if opened is not None:
                     opened.release()
                 while not stop.is_set():
                     await asyncio.sleep(pause_s)
                     await stream.send(audio)
+                    frames_sent += frames
                 await stream.end()
             except (tritone.TritoneError, tritone.UsageError):
                 return  # the server ended the stream: the reader says how
@@ -72,7 +79,7 @@ async def paced_stream(
         ended_at = time.monotonic()
         sender.cancel()
         await asyncio.wait({sender})
-    return Outcome(summary, error, ended_at, windows)
+    return Outcome(summary, error, ended_at, windows, frames_sent)
 
 
 async def health(target: str, wait_s: float = 2.0) -> int | None:

@@ -15,7 +15,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 K8S = REPO / "deploy" / "k8s"
-OVERLAYS = ("base", "overlays/gpu", "overlays/cpu")
+OVERLAYS = ("base", "overlays/gpu", "overlays/cpu", "overlays/gpu-monitored")
 
 Manifest = dict[str, Any]
 

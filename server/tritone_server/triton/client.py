@@ -1,8 +1,11 @@
 """tritonclient.grpc.aio channel pool to one or more Triton endpoints.
 
-All streams and clips share the pool. Requests rotate over the channels of healthy
-endpoints; an endpoint that answers UNAVAILABLE is benched for a moment and the request is
-tried on the next one. tritonclient reports every failure as one exception type whose status
+All streams and clips share the pool. Targets are fixed ``host:port`` endpoints or
+``dns:///name:port`` names, resolved again every ``resolve_interval_s`` so that Tritons
+added behind the name get requests and removed ones are drained (`endpoints`). A request
+goes to the ready endpoint with the fewest requests outstanding; one that answers
+UNAVAILABLE is benched for a moment and the request is re-sent to the next endpoint, within
+the caller's deadline. tritonclient reports every failure as one exception type whose status
 is a string ("StatusCode.UNAVAILABLE"); this module is the only place that reads it.
 """
 
@@ -11,9 +14,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -23,10 +24,15 @@ from tritonclient.grpc import InferInput, InferRequestedOutput
 from tritonclient.utils import InferenceServerException
 
 from tritone_server.errors import BackendFailed, BackendUnavailable, GatewayError, InvalidRequest
+from tritone_server.triton.endpoints import ClientFactory, Endpoint, EndpointSet, TritonClient
+from tritone_server.triton.resolver import DnsResolver, Resolver, TritonTarget
 
 log = logging.getLogger(__name__)
 
 BENCH_S = 2.0
+"""How long an endpoint that answered UNAVAILABLE is tried only after every other one."""
+RESOLVE_TIMEOUT_S = 5.0
+"""A name not resolved within this keeps its last answer until the next round."""
 _UNAVAILABLE = {"StatusCode.UNAVAILABLE", "StatusCode.DEADLINE_EXCEEDED"}
 _CHANNEL_ARGS = [
     ("grpc.max_send_message_length", 256 * 1024 * 1024),
@@ -41,24 +47,6 @@ _CHANNEL_ARGS = [
 ]
 
 
-@dataclass
-class _Endpoint:
-    url: str
-    clients: list[triton_aio.InferenceServerClient]
-    benched_until: float = 0.0
-    rotation: itertools.cycle[int] = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.rotation = itertools.cycle(range(len(self.clients)))
-
-    def next_client(self) -> triton_aio.InferenceServerClient:
-        return self.clients[next(self.rotation)]
-
-    @property
-    def healthy(self) -> bool:
-        return time.monotonic() >= self.benched_until
-
-
 def _map_error(exc: InferenceServerException, model: str, url: str) -> GatewayError:
     status = str(exc.status() or "")
     message = exc.message() or str(exc)
@@ -71,43 +59,96 @@ def _map_error(exc: InferenceServerException, model: str, url: str) -> GatewayEr
     return BackendFailed(f"Triton failed on model {model!r}: {message}")
 
 
-class TritonBackend:
-    """A pool of gRPC channels to Triton endpoints; use as an async context manager."""
+def _triton_client(address: str) -> TritonClient:
+    client: TritonClient = triton_aio.InferenceServerClient(address, channel_args=_CHANNEL_ARGS)
+    return client
 
-    def __init__(self, urls: Sequence[str], *, channels_per_endpoint: int = 2) -> None:
+
+class TritonBackend:
+    """A pool of gRPC channels to Triton endpoints; use as an async context manager (which
+    resolves ``dns:///`` targets, and keeps resolving them until it exits)."""
+
+    def __init__(
+        self,
+        urls: Sequence[str],
+        *,
+        channels_per_endpoint: int = 2,
+        resolver: Resolver | None = None,
+        resolve_interval_s: float = 10.0,
+        client_factory: ClientFactory | None = None,
+    ) -> None:
         if not urls:
             raise ValueError("at least one Triton URL is needed")
-        self._endpoints = [
-            _Endpoint(
-                url,
-                [
-                    triton_aio.InferenceServerClient(url, channel_args=_CHANNEL_ARGS)
-                    for _ in range(max(1, channels_per_endpoint))
-                ],
-            )
-            for url in urls
-        ]
-        self._rotation = itertools.cycle(range(len(self._endpoints)))
+        self._targets = [TritonTarget.parse(u) for u in urls]
+        self._resolver: Resolver = resolver or DnsResolver()
+        self._resolve_interval_s = resolve_interval_s
+        self._endpoints = EndpointSet(client_factory or _triton_client, channels_per_endpoint)
+        # each target's latest answer; a fixed target is its own answer
+        self._answers: dict[str, list[str]] = {
+            t.url: [t.url] for t in self._targets if not t.discovered
+        }
+        self._endpoints.follow(self._wanted())
+        self._resolving: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> TritonBackend:
+        if any(t.discovered for t in self._targets):
+            await self.refresh()
+            self._resolving = asyncio.create_task(self._keep_resolving(), name="triton-resolve")
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
     async def close(self) -> None:
-        clients = [c for e in self._endpoints for c in e.clients]
-        await asyncio.gather(*(c.close() for c in clients), return_exceptions=True)
+        if self._resolving is not None:
+            # wait for the task without swallowing a cancellation of our own
+            self._resolving.cancel()
+            await asyncio.wait({self._resolving})
+            self._resolving = None
+        await _close(self._endpoints.take_all())
 
-    def _order(self) -> list[_Endpoint]:
-        """Endpoints to try: healthy ones first, starting from the next in rotation."""
-        start = next(self._rotation)
-        ordered = self._endpoints[start:] + self._endpoints[:start]
-        return [e for e in ordered if e.healthy] + [e for e in ordered if not e.healthy]
+    def _wanted(self) -> list[str]:
+        return list(itertools.chain.from_iterable(self._answers.values()))
+
+    async def refresh(self) -> None:
+        """Resolve every ``dns:///`` target once and follow the answers: add endpoints that
+        appeared, drain those that left. A name that fails to resolve keeps its last answer."""
+        for target in self._targets:
+            if not target.discovered:
+                continue
+            try:
+                async with asyncio.timeout(RESOLVE_TIMEOUT_S):
+                    answer = await self._resolver.resolve(target.host, target.port)
+            except OSError as exc:  # TimeoutError included
+                log.warning("event=triton_resolve_failed url=%s error=%r", target.url, exc)
+                continue
+            self._answers[target.url] = answer
+        added, drained = self._endpoints.follow(self._wanted())
+        if added or drained:
+            log.info(
+                "event=triton_endpoints added=%s drained=%s live=%s",
+                ",".join(added),
+                ",".join(drained),
+                ",".join(self.addresses),
+            )
+        await _close(self._endpoints.take_drained())
+
+    async def _keep_resolving(self) -> None:
+        while True:
+            await asyncio.sleep(self._resolve_interval_s)
+            try:
+                await self.refresh()
+            except Exception:  # a bug must not end discovery for the life of the process
+                log.exception("event=triton_resolve_error")
 
     @property
-    def urls(self) -> list[str]:
-        return [e.url for e in self._endpoints]
+    def addresses(self) -> list[str]:
+        """Live endpoints (draining ones excluded)."""
+        return [e.address for e in self._endpoints.live]
+
+    def _none_known(self) -> BackendUnavailable:
+        names = ", ".join(t.url for t in self._targets)
+        return BackendUnavailable(f"no Triton endpoint is known: {names} resolved to nothing")
 
     async def infer(
         self,
@@ -126,77 +167,102 @@ class TritonBackend:
             )
             triton_inputs.append(tensor)
         requested = [InferRequestedOutput(name) for name in outputs]
-        last: GatewayError | None = None
-        for endpoint in self._order():
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout_s is None else loop.time() + timeout_s
+        last: GatewayError = self._none_known()
+        for endpoint in self._endpoints.order():
+            remaining = None if deadline is None else deadline - loop.time()
+            if remaining is not None and remaining <= 0:
+                break  # the caller's deadline is spent: no time for another endpoint
             try:
-                result = await endpoint.next_client().infer(
-                    model,
-                    triton_inputs,
-                    outputs=requested,
-                    client_timeout=timeout_s,
-                )
+                with endpoint.in_use() as client:
+                    result = await client.infer(
+                        model,
+                        triton_inputs,
+                        outputs=requested,
+                        client_timeout=remaining,
+                    )
             except InferenceServerException as exc:
-                mapped = _map_error(exc, model, endpoint.url)
+                mapped = _map_error(exc, model, endpoint.address)
                 if not isinstance(mapped, BackendUnavailable):
                     raise mapped from exc
-                endpoint.benched_until = time.monotonic() + BENCH_S
-                log.warning("event=triton_unavailable url=%s model=%s", endpoint.url, model)
+                endpoint.bench(BENCH_S)
+                log.warning("event=triton_unavailable url=%s model=%s", endpoint.address, model)
                 last = mapped
                 continue
             return {name: np.asarray(result.as_numpy(name)) for name in outputs}
-        assert last is not None
         raise last
 
     async def model_configs(self) -> list[tuple[dict[str, Any], str, bool]]:
         last: Exception | None = None
-        for endpoint in self._order():
-            client = endpoint.next_client()
+        for endpoint in self._endpoints.order():
             try:
-                index = await client.get_model_repository_index(as_json=True)
-                found: list[tuple[dict[str, Any], str, bool]] = []
-                for entry in index.get("models", []):
-                    name = entry["name"]
-                    ready = entry.get("state") == "READY"
-                    if not ready:
-                        continue
-                    config = await client.get_model_config(name, as_json=True)
-                    found.append((config["config"], str(entry.get("version", "1")), ready))
-                return found
+                with endpoint.in_use() as client:
+                    return await _ready_models(client)
             except InferenceServerException as exc:
                 last = exc
-                endpoint.benched_until = time.monotonic() + BENCH_S
+                endpoint.bench(BENCH_S)
+        if last is None:
+            raise self._none_known()
         raise BackendUnavailable(f"no Triton endpoint answered: {last}")
 
     async def load_model(self, name: str) -> None:
-        """Load or reload a model on every endpoint (Triton in explicit model control)."""
-        for endpoint in self._endpoints:
+        """Load or reload a model on every live endpoint (Triton in explicit model control)."""
+        endpoints = self._endpoints.live
+        if not endpoints:
+            raise self._none_known()
+        for endpoint in endpoints:
             try:
-                await endpoint.next_client().load_model(name)
+                with endpoint.in_use() as client:
+                    await client.load_model(name)
             except InferenceServerException as exc:
                 message = exc.message() or str(exc)
                 if "explicit" in message.lower() or "polling" in message.lower():
                     raise InvalidRequest(
-                        f"Triton at {endpoint.url} does not allow loading models: start it "
-                        "with --model-control-mode=explicit"
+                        f"Triton at {endpoint.address} does not allow loading models: start "
+                        "it with --model-control-mode=explicit"
                     ) from exc
                 raise BackendFailed(
-                    f"Triton at {endpoint.url} could not load model {name!r}: {message}"
+                    f"Triton at {endpoint.address} could not load model {name!r}: {message}"
                 ) from exc
 
     async def endpoint_health(self, timeout_s: float = 2.0) -> dict[str, bool]:
-        """Readiness of every endpoint; a ready endpoint comes off the bench at once."""
+        """Readiness of every live endpoint, remembered for choosing where requests go (a
+        ready one also comes off the bench at once). Closes drained endpoints that have
+        finished their requests."""
 
-        async def ready(endpoint: _Endpoint) -> bool:
+        async def ready(endpoint: Endpoint) -> bool:
             try:
-                up = bool(await endpoint.next_client().is_server_ready(client_timeout=timeout_s))
+                with endpoint.in_use() as client:
+                    up = bool(await client.is_server_ready(client_timeout=timeout_s))
             except InferenceServerException:
                 up = False
+            endpoint.ready = up
             if up:
                 endpoint.benched_until = 0.0
             return up
 
-        states = await asyncio.gather(*(ready(e) for e in self._endpoints))
-        return {e.url: up for e, up in zip(self._endpoints, states, strict=True)}
+        endpoints = self._endpoints.live
+        states = await asyncio.gather(*(ready(e) for e in endpoints))
+        await _close(self._endpoints.take_drained())
+        return {e.address: up for e, up in zip(endpoints, states, strict=True)}
 
     async def is_ready(self) -> bool:
         return any((await self.endpoint_health()).values())
+
+
+async def _ready_models(client: TritonClient) -> list[tuple[dict[str, Any], str, bool]]:
+    """(config, version, ready) of each model READY in one Triton."""
+    index = await client.get_model_repository_index(as_json=True)
+    found: list[tuple[dict[str, Any], str, bool]] = []
+    for entry in index.get("models", []):
+        if entry.get("state") != "READY":
+            continue
+        config = await client.get_model_config(entry["name"], as_json=True)
+        found.append((config["config"], str(entry.get("version", "1")), True))
+    return found
+
+
+async def _close(endpoints: Sequence[Endpoint]) -> None:
+    clients = [c for e in endpoints for c in e.clients]
+    await asyncio.gather(*(c.close() for c in clients), return_exceptions=True)

@@ -115,3 +115,26 @@ def test_default_shutdown_with_a_local_triton_fits_kubernetes_default_grace() ->
     settings = Settings()
     worst = settings.drain_s + settings.grace_s + STOP_WORST_CASE_S
     assert worst <= 30.0 - 2.0, f"worst-case exit {worst} s leaves no margin in 30 s"
+
+
+def test_discovery_and_connection_age_settings_and_their_twins() -> None:
+    env = {
+        "TRITONE_TRITON_URLS": "dns:///tritone-triton-headless:8001",
+        "TRITONE_TRITON_RESOLVE_S": "5",
+        "TRITONE_MAX_CONNECTION_AGE_S": "120",
+    }
+    settings = load_settings(["--max-connection-age-grace-s", "600"], env)
+    assert settings.triton_urls == ("dns:///tritone-triton-headless:8001",)
+    assert settings.triton_resolve_s == 5.0
+    assert settings.max_connection_age_s == 120.0
+    assert settings.max_connection_age_grace_s == 600.0
+    # ageing must never cut a stream that is within its own length limit
+    assert Settings().max_connection_age_grace_s >= Settings().max_stream_s
+
+
+def test_an_unusable_triton_url_is_refused_with_a_sentence(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit):
+        load_settings(["--triton-url", "dns://10.0.0.53/tritons:8001"], {})
+    assert "three slashes" in capsys.readouterr().err
