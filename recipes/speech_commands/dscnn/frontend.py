@@ -115,7 +115,7 @@ class MicroFrontend(nn.Module):
         n = self.n
         zr = x[..., 0::2].index_select(-1, self.perm)
         zi = x[..., 1::2].index_select(-1, self.perm)
-        lead = zr.shape[:-1]
+        lead: list[int] = list(zr.shape[:-1])
         m = 1
         while m < n:
             groups = n // (4 * m)
@@ -252,7 +252,7 @@ class MicroFrontend(nn.Module):
         shift = 15 - self._bit_length(peak)
         fft_in = _wrap16(windowed << shift)
         pad = torch.zeros(
-            fft_in.shape[:-1] + (self.fft_size - self.size,),
+            list(fft_in.shape[:-1]) + [self.fft_size - self.size],
             dtype=fft_in.dtype,
             device=fft_in.device,
         )
