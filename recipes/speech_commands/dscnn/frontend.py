@@ -10,8 +10,6 @@ One corner case of the C code is not reproduced: an FFT bin whose real and imagi
 are both -32768 (its energy overflows int32 and is then read as a huge unsigned value).
 """
 
-from __future__ import annotations
-
 import torch
 from torch import Tensor, nn
 
@@ -60,6 +58,17 @@ def _digit_reverse_4(n: int) -> list[int]:
 class MicroFrontend(nn.Module):
     """int16 samples [batch, n] (as int64) -> uint16 features [batch, frames, channels]
     (as int64), frames = (n - window) // step + 1, the state reset at each row's start."""
+
+    window: Tensor
+    tw: Tensor
+    super_tw: Tensor
+    perm: Tensor
+    weights: Tensor
+    unweights: Tensor
+    pow2: Tensor
+    nr_smoothing: Tensor
+    pcan_lut: Tensor
+    log_lut: Tensor
 
     def __init__(self, settings: FrontendSettings) -> None:
         super().__init__()
@@ -111,16 +120,16 @@ class MicroFrontend(nn.Module):
         return (x.unsqueeze(-1) >= self.pow2).sum(-1)
 
     def _fft(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """kiss_fftr in int16 fixed point: [..., fft_size] -> real, imag [..., fft_size/2+1]."""
+        """kiss_fftr in int16 fixed point: [rows, fft_size] -> real, imag [rows, fft_size/2+1]."""
         n = self.n
         zr = x[..., 0::2].index_select(-1, self.perm)
         zi = x[..., 1::2].index_select(-1, self.perm)
-        lead: list[int] = list(zr.shape[:-1])
+        rows = x.shape[0]
         m = 1
         while m < n:
             groups = n // (4 * m)
-            zr = zr.reshape(lead + [groups, 4, m])
-            zi = zi.reshape(lead + [groups, 4, m])
+            zr = zr.reshape(rows, groups, 4, m)
+            zi = zi.reshape(rows, groups, 4, m)
             u = torch.arange(m, device=x.device) * groups
             w1r, w1i = self.tw[u, 0], self.tw[u, 1]
             w2r, w2i = self.tw[2 * u, 0], self.tw[2 * u, 1]
@@ -144,7 +153,7 @@ class MicroFrontend(nn.Module):
                     _wrap16(s5r - s4i),
                 ],
                 dim=-2,
-            ).reshape(lead + [n])
+            ).reshape(rows, n)
             zi = torch.stack(
                 [
                     _wrap16(f0i + s3i),
@@ -153,7 +162,7 @@ class MicroFrontend(nn.Module):
                     _wrap16(s5i + s4r),
                 ],
                 dim=-2,
-            ).reshape(lead + [n])
+            ).reshape(rows, n)
             m *= 4
 
         # Split the packed complex FFT into the real FFT (kiss_fftr).
@@ -251,12 +260,13 @@ class MicroFrontend(nn.Module):
         peak = magnitude.amax(dim=-1, keepdim=True)
         shift = 15 - self._bit_length(peak)
         fft_in = _wrap16(windowed << shift)
+        batch, frames = fft_in.shape[0], fft_in.shape[1]
         pad = torch.zeros(
-            list(fft_in.shape[:-1]) + [self.fft_size - self.size],
-            dtype=fft_in.dtype,
-            device=fft_in.device,
+            batch, frames, self.fft_size - self.size, dtype=fft_in.dtype, device=fft_in.device
         )
-        real, imag = self._fft(torch.cat([fft_in, pad], dim=-1))
+        padded = torch.cat([fft_in, pad], dim=-1).reshape(batch * frames, self.fft_size)
+        real, imag = self._fft(padded)
+        real, imag = real.reshape(batch, frames, -1), imag.reshape(batch, frames, -1)
         energy = real * real + imag * imag
         energy[..., : self.start] = 0
         energy[..., self.end :] = 0

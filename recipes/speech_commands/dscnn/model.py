@@ -40,7 +40,9 @@ class KeywordSpotter(nn.Module):
         if short > 0:
             x = torch.cat([torch.zeros(x.shape[0], short, dtype=x.dtype, device=x.device), x], 1)
         x = x[:, x.shape[1] - self.samples :]
-        return self.frontend(x).to(torch.float32) * self.scale
+        raw: Tensor = self.frontend(x)
+        return raw.to(torch.float32) * self.scale
 
     def forward(self, waveform: Tensor) -> Tensor:
-        return self.network(self.features(waveform))
+        logits: Tensor = self.network(self.features(waveform))
+        return logits

@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import IO
 
-import h5py
+import h5py  # type: ignore[import-untyped]
 import numpy as np
 import torch
 from torch import Tensor, nn
@@ -47,8 +47,9 @@ class DSCNN(nn.Module):
         self.dense = nn.Linear(filters, classes)
 
     def forward(self, features: Tensor) -> Tensor:
-        x = self.body(features.unsqueeze(1))
-        return self.dense(x.mean(dim=(2, 3)))
+        x: Tensor = self.body(features.unsqueeze(1))
+        logits: Tensor = self.dense(x.mean(dim=(2, 3)))
+        return logits
 
 
 def _tensor(group: h5py.Group, name: str) -> Tensor:

@@ -16,7 +16,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-import h5py
+import h5py  # type: ignore[import-untyped]
 import numpy as np
 import numpy.typing as npt
 
@@ -74,7 +74,10 @@ def compiled_frontend(settings: FrontendSettings, samples: npt.NDArray[np.int16]
     spec.loader.exec_module(module)
     window, step = settings.window_samples, settings.step_samples
     frames = (len(samples) - window) // step + 1
-    as_length = {**settings.as_mltk(), "fe.sample_length_ms": len(samples) * 1000 // settings.sample_rate_hz}
+    as_length = {
+        **settings.as_mltk(),
+        "fe.sample_length_ms": len(samples) * 1000 // settings.sample_rate_hz,
+    }
     generator = module.AudioFeatureGeneratorWrapper(as_length)
     out = np.zeros((frames, settings.filterbank_n_channels), dtype=np.uint16)
     generator.process_sample(np.ascontiguousarray(samples, dtype=np.int16), out)

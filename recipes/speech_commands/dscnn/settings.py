@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-__all__ = ["KWS_FRONTEND", "FEATURE_SCALE", "FrontendSettings"]
+__all__ = ["FEATURE_SCALE", "KWS_FRONTEND", "FrontendSettings"]
 
 
 @dataclass(frozen=True)

@@ -55,9 +55,7 @@ def kiss_twiddles(fft_size: int) -> tuple[Ints, Ints]:
     real-FFT split 'super twiddles' ([n/2, 2]) (kiss_fft_alloc, kiss_fftr_alloc)."""
     n = fft_size // 2
     tw = np.array([_cexp(-2.0 * math.pi * i / n) for i in range(n)], dtype=np.int64)
-    sup = np.array(
-        [_cexp(-math.pi * ((i + 1) / n + 0.5)) for i in range(n // 2)], dtype=np.int64
-    )
+    sup = np.array([_cexp(-math.pi * ((i + 1) / n + 0.5)) for i in range(n // 2)], dtype=np.int64)
     return tw, sup
 
 
