@@ -61,9 +61,10 @@ Documented (the zip's `keyword_spotting.py` and SiliconLabs/platform_ml_models
 10 channels, upper band limit 4 kHz. From the model's input shape: 50 frames. The .tflite's
 input quantisation (scale 0.881, zero point -128: inputs 0 to 224.7) says the features
 were non-negative and below 256, as 8-bit images are. Not documented and taken from TFLM's
-defaults: lower band 125 Hz, log shift 6. Not documented and inferred (issue 25's fit of
-the first BatchNorm's statistics): noise reduction and PCAN off, scale 1/4. See
-`recipes/speech_commands/dscnn/settings.py`.
+defaults: lower band 125 Hz, log shift 6. Not documented and inferred (a fit of the first
+BatchNorm's running statistics, results/dscnn_settings_fit.json): noise reduction and PCAN
+off; the scale 1/4 is not pinned down by that fit (0.13-0.18 on non-Speech-Commands speech)
+and is to be chosen on validation data. See `recipes/speech_commands/dscnn/settings.py`.
 
 ## Parity (results/dscnn_parity.json, `{results["command"]}`)
 
