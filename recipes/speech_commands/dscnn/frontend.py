@@ -30,7 +30,7 @@ def _wrap16(x: Tensor) -> Tensor:
 
 
 def _fixdiv(x: Tensor, scale: int) -> Tensor:
-    """kissfft's C_FIXDIV: x * (32767 // k) in Q15, rounded."""
+    """kissfft's C_FIXDIV, a divide by k as x * scale in Q15 (scale = 32767 // k), rounded."""
     return _wrap16((x * scale + 16384) >> 15)
 
 
