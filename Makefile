@@ -92,6 +92,7 @@ models: install
 	$(PY) -m recipes.speech_commands.synthesize
 	$(PY) -m recipes.speech_commands.train
 	$(PY) -m recipes.speech_commands.build
+	$(PY) -m recipes.speech_commands.dscnn.build
 
 # Each benchmark starts its own local Triton and gateway and appends its figures, the command
 # and the machine to benchmarks/results.md, with the targets of issue 15 it missed.

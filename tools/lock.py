@@ -78,6 +78,13 @@ SPECS = (
 )
 
 
+# uv ignores the upper bound of a package's Requires-Python (pip does not): where the newest
+# release of a dependency needs an older Python, cap it here so that pip can install the pin.
+UPPER_BOUNDS = (
+    "backports-strenum<1.3",  # 1.3.x requires Python < 3.11 (ai-edge-litert depends on it)
+)
+
+
 def _pyproject() -> dict[str, object]:
     with (ROOT / "pyproject.toml").open("rb") as f:
         return tomllib.load(f)
@@ -119,6 +126,7 @@ def digest(spec: LockSpec, pyproject: dict[str, object]) -> str:
         "no_deps": list(spec.no_deps),
         "constrained_by": spec.constrained_by,
         "python": pyproject["project"]["requires-python"],  # type: ignore[index]
+        "upper_bounds": list(UPPER_BOUNDS),
     }
     return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -165,6 +173,8 @@ def _compile(requirement_lines: list[str], *flags: str, keep: str | None = None)
     with tempfile.TemporaryDirectory() as tmp:
         source = Path(tmp) / "requirements.in"
         source.write_text("\n".join(requirement_lines) + "\n")
+        (Path(tmp) / "upper-bounds.txt").write_text("\n".join(UPPER_BOUNDS) + "\n")
+        flags = (*flags, "--constraint", "upper-bounds.txt")
         if keep is not None:
             pins = re.findall(r"^([A-Za-z0-9_.\-]+==[^\s\\]+)", lock_path(keep).read_text(), re.M)
             (Path(tmp) / f"{keep}.txt").write_text("\n".join(pins) + "\n")
@@ -191,8 +201,10 @@ def _compile(requirement_lines: list[str], *flags: str, keep: str | None = None)
     if done.returncode != 0:
         raise SystemExit(f"uv pip compile failed:\n{done.stderr}")
     # uv names its temporary inputs in the annotations: say where the lines came from.
-    return done.stdout.replace("-r requirements.in", "tools/lock.py (pyproject.toml)").replace(
-        f"-c {keep}.txt", f"-c locks/{keep}.txt"
+    return (
+        done.stdout.replace("-r requirements.in", "tools/lock.py (pyproject.toml)")
+        .replace("-c upper-bounds.txt", "tools/lock.py (UPPER_BOUNDS)")
+        .replace(f"-c {keep}.txt", f"-c locks/{keep}.txt")
     )
 
 
