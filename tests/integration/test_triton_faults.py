@@ -21,7 +21,9 @@ import pytest
 import tritone
 from support.faults import (
     Outcome,
+    alive,
     children,
+    descendants_with_cmdline,
     health,
     http_get,
     metric,
@@ -93,6 +95,8 @@ async def test_local_triton_killed_under_live_streams_is_restarted(
     gateway_pid = own_gateway.process.pid
     (triton_pid,) = children(gateway_pid, "tritonserver")
     triton_port = triton_grpc_port(triton_pid)
+    stubs = descendants_with_cmdline(triton_pid, "triton_python_backend_stub")
+    assert stubs, "the local Triton runs its models in python-backend stubs"
     async with tritone.AsyncClient(own_gateway.target, timeout=60, retries=0) as client:
         await classify_ok(client)
         stop = asyncio.Event()
@@ -116,6 +120,8 @@ async def test_local_triton_killed_under_live_streams_is_restarted(
         assert new_pid != triton_pid
         _, text = http_get(own_gateway.http_url + "/metrics")
         assert metric(text, "tritone_triton_restarts_total") == 1
+        # The killed Triton's stubs do not outlive it (they would hold memory and its pipe).
+        assert [pid for pid in stubs if alive(pid)] == []
         assert own_gateway.process.poll() is None, "the gateway itself never restarts"
     print(
         f"\nlocal: NOT_SERVING after {not_serving:.3f} s, last stream ended after "

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import time
 import urllib.request
@@ -161,8 +160,9 @@ def triton_grpc_port(pid: int) -> int:
 
 
 def alive(pid: int) -> bool:
+    """Whether ``pid`` still runs: a zombie (dead, not yet reaped by its parent) does not."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
         return False
-    return True
+    return stat.rpartition(")")[2].split()[0] != "Z"
