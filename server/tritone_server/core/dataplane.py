@@ -18,8 +18,10 @@ from tritone_server.audio.formats import AudioLimits, PcmFormat, PreparedAudio
 from tritone_server.audio.prepare import prepare_encoded_async, prepare_pcm_async
 from tritone_server.core.clips import frame_clip
 from tritone_server.core.inference import ClipScores, Inference
+from tritone_server.core.limits import StreamLimits
 from tritone_server.core.models import Activation, Catalogue, ModelSpec
 from tritone_server.core.scoring import FloatArray, top_k
+from tritone_server.core.session import StreamRequest, StreamSessions
 from tritone_server.core.streams import LiveStream, StreamEvent, StreamOptions, SummaryEvent
 from tritone_server.errors import InvalidRequest
 from tritone_server.metrics import Metrics, current_model
@@ -76,6 +78,8 @@ class DataPlane:
         limits: AudioLimits,
         decode_pool: DecodePool | None = None,
         metrics: Metrics | None = None,
+        stream_limits: StreamLimits | None = None,
+        max_streams: int = 256,
     ) -> None:
         self.catalogue = catalogue
         self.inference = inference
@@ -83,6 +87,8 @@ class DataPlane:
         self.decode_pool = decode_pool
         self.metrics = metrics or inference.metrics
         self._loading = asyncio.Lock()  # Triton loads and catalogue reloads in turn
+        self.sessions = StreamSessions(self, stream_limits or StreamLimits(), max_streams)
+        """The live streams: admission, shutdown."""
 
     def model(self, name: str) -> ModelSpec:
         """A ready model, named in the metrics of the request in progress."""
@@ -186,6 +192,10 @@ class DataPlane:
         stream = LiveStream(spec, self.inference, fmt, options)
         self.metrics.open_streams.inc()  # close_stream takes it off
         return stream
+
+    def open_stream_request(self, request: StreamRequest) -> LiveStream:
+        """The stream a session's handshake asked for (see `open_stream`)."""
+        return self.open_stream(request.models[0], request.format, request.options)
 
     def close_stream(self, stream: LiveStream) -> None:
         """Call once for every stream `open_stream` gave, however it ended."""

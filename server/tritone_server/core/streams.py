@@ -225,6 +225,11 @@ class LiveStream:
         return max(index - self.context, 0) / self.rate
 
     @property
+    def bytes_received(self) -> int:
+        """Audio bytes taken in so far."""
+        return self.framer.bytes_received
+
+    @property
     def frames_received(self) -> int:
         """Input frames taken in so far."""
         return self.framer.frames_received
