@@ -14,30 +14,38 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
 from tritone_server.audio.formats import PcmFormat
 from tritone_server.core.limits import Admission, StreamLimits
+from tritone_server.core.models import ModelSpec
 from tritone_server.core.stream_queue import END, STOPPED, ChunkQueue
+from tritone_server.core.stream_request import StreamRequest
 from tritone_server.core.stream_watchdog import StreamWatchdog
-from tritone_server.core.streams import LiveStream, StreamEvent, StreamOptions
+from tritone_server.core.streams import StreamEvent
 from tritone_server.errors import BackendUnavailable
 from tritone_server.metrics import Metrics
 
-__all__ = ["StreamRequest", "StreamSession", "StreamSessions"]
+__all__ = ["OpenStream", "StreamRequest", "StreamSession", "StreamSessions"]
 
 M = TypeVar("M")
 
 
-@dataclass(frozen=True, slots=True)
-class StreamRequest:
-    """What a stream's first message asks for."""
+class OpenStream(Protocol):
+    """A stream as a session drives it: one model (`LiveStream`) or several (`ModelFanout`)."""
 
-    models: tuple[str, ...]
-    """One model (possibly "" for the default), or several."""
-    format: PcmFormat
-    options: StreamOptions
+    @property
+    def spec(self) -> ModelSpec: ...
+
+    @property
+    def bytes_received(self) -> int: ...
+
+    @property
+    def frames_consumed(self) -> int: ...
+
+    async def feed(self, data: bytes) -> list[StreamEvent]: ...
+
+    async def finish(self) -> list[StreamEvent]: ...
 
 
 class StreamPlane(Protocol):
@@ -46,11 +54,11 @@ class StreamPlane(Protocol):
     @property
     def metrics(self) -> Metrics: ...
 
-    def open_stream_request(self, request: StreamRequest) -> LiveStream: ...
+    def open_stream_request(self, request: StreamRequest) -> OpenStream: ...
 
-    async def finish_stream(self, stream: LiveStream) -> list[StreamEvent]: ...
+    async def finish_stream(self, stream: OpenStream) -> list[StreamEvent]: ...
 
-    def close_stream(self, stream: LiveStream) -> None: ...
+    def close_stream(self, stream: OpenStream) -> None: ...
 
 
 class StreamSessions:
@@ -118,7 +126,7 @@ class StreamSession(Generic[M]):
         self._messages = messages
         self._handshake = handshake
         self._audio_of = audio_of
-        self._stream: LiveStream | None = None
+        self._stream: OpenStream | None = None
         self._queue: ChunkQueue | None = None
         self._format: PcmFormat | None = None
 

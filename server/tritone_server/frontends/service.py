@@ -12,9 +12,11 @@ from tritone_server.audio.formats import PcmEncoding, PcmFormat
 from tritone_server.core.dataplane import ClipAudio, DataPlane, RawPcmAudio
 from tritone_server.core.limits import Admission
 from tritone_server.core.models import Activation, ModelSpec
-from tritone_server.core.session import StreamRequest
+from tritone_server.core.stream_request import GateRequest, StreamRequest
 from tritone_server.core.streams import (
     DetectionEvent,
+    ModelSummary,
+    SegmentEvent,
     StreamEvent,
     StreamOptions,
     SummaryEvent,
@@ -81,6 +83,8 @@ def event_to_proto(event: StreamEvent) -> pb.StreamClassifyResponse:
         window.start_s = event.start_s
         window.end_s = event.end_s
         window.interim = event.interim
+        if event.model:
+            window.model = event.model
         for label, score in event.labels:
             window.labels.add(label=label, score=score)
     elif isinstance(event, DetectionEvent):
@@ -90,6 +94,13 @@ def event_to_proto(event: StreamEvent) -> pb.StreamClassifyResponse:
                 start_s=event.start_s,
                 end_s=event.end_s,
                 peak_score=event.peak_score,
+                model=event.model,
+            )
+        )
+    elif isinstance(event, SegmentEvent):
+        reply.segment.CopyFrom(
+            pb.SpeechSegment(
+                start_s=event.start_s, end_s=event.end_s, final=event.final, model=event.model
             )
         )
     elif isinstance(event, SummaryEvent):
@@ -105,9 +116,26 @@ def event_to_proto(event: StreamEvent) -> pb.StreamClassifyResponse:
                 labels=label_scores(event.labels),
                 model=event.model,
                 model_version=event.model_version,
+                models=[model_summary(m) for m in event.models],
             )
         )
     return reply
+
+
+def model_summary(summary: ModelSummary) -> pb.ModelSummary:
+    return pb.ModelSummary(
+        model=summary.model,
+        model_version=summary.model_version,
+        windows=summary.windows,
+        windows_skipped=summary.windows_skipped,
+        segments=summary.segments,
+        model_samples=summary.model_samples,
+        padding_samples=summary.padding_samples,
+        detections=summary.detections,
+        labels=label_scores(summary.labels),
+        gated=summary.gated,
+        gate=summary.gate,
+    )
 
 
 def stream_options(config: pb.StreamConfig) -> StreamOptions:
@@ -128,9 +156,21 @@ def stream_request(first: pb.StreamClassifyRequest | None) -> StreamRequest:
     if first is None or first.WhichOneof("request") != "config":
         raise InvalidRequest("the first message of a stream must carry a StreamConfig")
     config = first.config
-    return StreamRequest(
-        (config.model,), pcm_format_from_proto(config.format), stream_options(config)
-    )
+    fmt, options = pcm_format_from_proto(config.format), stream_options(config)
+    models = tuple(config.models)
+    if models and config.model:
+        raise InvalidRequest("a StreamConfig names model or models, not both")
+    if not all(models):
+        raise InvalidRequest(f"models holds an empty model name: {list(models)!r}")
+    padding = int(config.gate_padding_ms) if config.HasField("gate_padding_ms") else None
+    gate = None
+    if config.gate_model:
+        gate = GateRequest(config.gate_model, float(config.gate_threshold), padding)
+    elif config.gate_threshold or padding is not None:
+        raise InvalidRequest("gate_threshold and gate_padding_ms need a gate_model")
+    if not models and gate is None:
+        return StreamRequest((config.model,), fmt, options)  # the one-model stream, as ever
+    return StreamRequest(models or (config.model,), fmt, options, gate, several=True)
 
 
 def stream_audio(request: pb.StreamClassifyRequest) -> bytes:
