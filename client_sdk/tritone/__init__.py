@@ -43,6 +43,7 @@ from tritone.types import (
     SpeechSegment,
     StreamEvent,
     StreamSummary,
+    Utterance,
     WindowResult,
 )
 
@@ -83,6 +84,7 @@ __all__ = [
     "UnavailableError",
     "UsageError",
     "UseClientDefault",
+    "Utterance",
     "WindowResult",
     "__version__",
 ]

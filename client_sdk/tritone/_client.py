@@ -373,6 +373,7 @@ class AsyncClient:
         gate: str | None = None,
         gate_threshold: float | None = None,
         gate_padding_ms: int | None = None,
+        per_segment: Sequence[str] = (),
         timeout: TimeoutTypes = DEFAULT,
     ) -> AudioStream:
         """Classify live audio: open a stream of raw PCM and receive events as they happen.
@@ -408,6 +409,8 @@ class AsyncClient:
                 the gate, and `SpeechSegment` events say when speech starts and ends.
             gate_threshold: Speech probability at which a hop counts as speech; None: 0.5.
             gate_padding_ms: Audio kept before and after speech, in ms; None: 200.
+            per_segment: Gated classifiers (among ``models``) that answer once per speech
+                segment, with an `Utterance`, instead of per window.
             timeout: Deadline of the whole stream in seconds. Left out or None: no deadline,
                 as a live stream lasts as long as its audio (the client's timeout is for
                 unary calls).
@@ -444,6 +447,7 @@ class AsyncClient:
             gate=gate,
             gate_threshold=gate_threshold,
             gate_padding_ms=gate_padding_ms,
+            per_segment=per_segment,
         )
         deadline = resolve_timeout(timeout, None)
         if chunks is not None and not isinstance(chunks, Iterable | AsyncIterable):

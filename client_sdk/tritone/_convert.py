@@ -22,6 +22,7 @@ from tritone.types import (
     SpeechSegment,
     StreamEvent,
     StreamSummary,
+    Utterance,
     WindowResult,
 )
 
@@ -103,6 +104,7 @@ def stream_config_request(
     gate: str | None = None,
     gate_threshold: float | None = None,
     gate_padding_ms: int | None = None,
+    per_segment: Iterable[str] = (),
 ) -> pb.StreamClassifyRequest:
     """The first message of a stream, with every option checked."""
     several = _several_models(model, models)
@@ -156,6 +158,11 @@ def stream_config_request(
         models=several,
     )
     _set_gate(config, gate, gate_threshold, gate_padding_ms)
+    if isinstance(per_segment, str):
+        raise invalid_argument("per_segment must be a sequence of model names, not one string")
+    config.per_segment.extend(per_segment)
+    if config.per_segment and not config.gate_model:
+        raise invalid_argument("per_segment models answer once per speech segment: give gate")
     return pb.StreamClassifyRequest(config=config)
 
 
@@ -290,6 +297,19 @@ def stream_event(resp: pb.StreamClassifyResponse) -> StreamEvent | None:
             end_s=g.end_s,
             final=g.final,
             model=g.model,
+            frames_received=resp.frames_received,
+            consumed_s=resp.consumed_s,
+        )
+    if kind == "utterance":
+        u = resp.utterance
+        return Utterance(
+            model=u.model,
+            start_s=u.start_s,
+            end_s=u.end_s,
+            labels=_labels(u.labels),
+            window_start_s=u.window_start_s,
+            window_end_s=u.window_end_s,
+            too_long=u.too_long,
             frames_received=resp.frames_received,
             consumed_s=resp.consumed_s,
         )

@@ -232,6 +232,7 @@ class Client:
         gate: str | None = None,
         gate_threshold: float | None = None,
         gate_padding_ms: int | None = None,
+        per_segment: Sequence[str] = (),
         timeout: TimeoutTypes = DEFAULT,
     ) -> Iterator[StreamEvent]:
         """Classify live audio from an iterable of chunks; yield events as they arrive.
@@ -278,6 +279,7 @@ class Client:
             gate=gate,
             gate_threshold=gate_threshold,
             gate_padding_ms=gate_padding_ms,
+            per_segment=per_segment,
             timeout=timeout,
         )
         return self._events(stream)

@@ -33,6 +33,7 @@ from tritone.types import (
     SpeechSegment,
     StreamEvent,
     StreamSummary,
+    Utterance,
     WindowResult,
 )
 
@@ -148,6 +149,12 @@ def _parser() -> argparse.ArgumentParser:
     stream.add_argument(
         "--gate",
         help="a voice-activity model that lets the other models run only near speech",
+    )
+    stream.add_argument(
+        "--per-segment",
+        type=_names,
+        default=(),
+        help="gated models that answer once per speech segment, comma-separated",
     )
     stream.add_argument("--gate-threshold", type=float, help="speech probability (default: 0.5)")
     stream.add_argument(
@@ -292,6 +299,7 @@ async def _stream(args: argparse.Namespace) -> int:
             gate=args.gate,
             gate_threshold=args.gate_threshold,
             gate_padding_ms=args.gate_padding_ms,
+            per_segment=args.per_segment,
         )
         async with stream:
             async for event in stream:
@@ -323,6 +331,7 @@ def _print_event(event: StreamEvent, *, as_json: bool) -> None:
             WindowResult: "window",
             Detection: "detection",
             SpeechSegment: "segment",
+            Utterance: "utterance",
             StreamSummary: "summary",
         }
         _emit({"type": kind[type(event)], **asdict(event)})
@@ -343,6 +352,11 @@ def _print_event(event: StreamEvent, *, as_json: bool) -> None:
     elif isinstance(event, SpeechSegment):
         what = "speech ended" if event.final else "speech started"
         print(f"{what} [{event.start_s:7.2f} - {event.end_s:7.2f}]")
+    elif isinstance(event, Utterance):
+        said = "too long for one utterance" if event.too_long else event.labels[0].label
+        if not event.too_long:
+            said += f" {event.labels[0].score:.3f}"
+        print(f"utterance {event.model} [{event.start_s:7.2f} - {event.end_s:7.2f}] {said}")
     else:
         labels = ", ".join(f"{ls.label} {ls.score:.3f}" for ls in event.labels)
         print(

@@ -203,6 +203,30 @@ class SpeechSegment:
 
 
 @dataclass(frozen=True, slots=True)
+class Utterance:
+    """Stream event from a per-segment model: its one answer for a speech segment."""
+
+    model: str
+    """The model that answered."""
+    start_s: float
+    """Start of the speech segment, seconds from the start of the stream."""
+    end_s: float
+    """End of the speech segment."""
+    labels: tuple[LabelScore, ...]
+    """Labels of the window the model was surest of, best first; empty when `too_long`."""
+    window_start_s: float
+    """Start of that window."""
+    window_end_s: float
+    """End of that window."""
+    too_long: bool
+    """The segment was longer than one utterance (1.5 of the model's windows): no labels."""
+    frames_received: int
+    """Frames the server had received when it sent this event."""
+    consumed_s: float
+    """Seconds of audio the server had consumed when it sent this event."""
+
+
+@dataclass(frozen=True, slots=True)
 class ModelSummary:
     """One model's share of a stream that runs several models or a gate."""
 
@@ -261,7 +285,7 @@ class StreamSummary:
     the fields above are then the first model's."""
 
 
-StreamEvent = WindowResult | Detection | SpeechSegment | StreamSummary
+StreamEvent = WindowResult | Detection | SpeechSegment | Utterance | StreamSummary
 """What iterating a stream yields."""
 
 

@@ -161,6 +161,8 @@ def open_fanout(
         raise InvalidRequest(f"models names {twice} more than once; name each model once")
     specs = [spec_of(name) for name in names]
     fmt = request.format
+    per_segment = set(request.per_segment)
+    _check_per_segment(request, specs)
     gate_spec = None
     gate: SpeechGate | None = None
     observer: GateObserver | None = None
@@ -176,7 +178,17 @@ def open_fanout(
             gate_stream = LiveStream(spec, inference, fmt, options, named=True, observer=observer)
             streams.append(gate_stream)
         else:
-            streams.append(LiveStream(spec, inference, fmt, options, gate=gate, named=True))
+            streams.append(
+                LiveStream(
+                    spec,
+                    inference,
+                    fmt,
+                    options,
+                    gate=gate,
+                    named=True,
+                    per_segment=spec.name in per_segment,
+                )
+            )
     if gate_spec is not None and gate_stream is None:
         # the gate alone: no window events of its own, only segments
         options = options_for(gate_spec, StreamOptions(top_k=1, suppress_windows=True))
@@ -184,6 +196,25 @@ def open_fanout(
     if observer is not None:
         observer.stream = gate_stream
     return ModelFanout(streams, gate_stream, observer)
+
+
+def _check_per_segment(request: StreamRequest, specs: list[ModelSpec]) -> None:
+    if not request.per_segment:
+        return
+    if request.gate is None:
+        raise InvalidRequest("per_segment models answer once per speech segment: set gate_model")
+    by_name = {spec.name: spec for spec in specs}
+    for name in request.per_segment:
+        spec = by_name.get(name)
+        if spec is None:
+            raise InvalidRequest(f"per_segment model {name!r} is not one of the stream's models")
+        if spec.name == request.gate.model:
+            raise InvalidRequest(f"per_segment model {name!r} is the gate; the gate runs always")
+        if spec.task == GATE_TASK or spec.stateful:
+            raise InvalidRequest(
+                f"per_segment model {name!r} is stateful ({spec.task}); a per-segment model "
+                "is a classifier of one window"
+            )
 
 
 def _gate_spec(gate: GateRequest, spec_of: Callable[[str], ModelSpec]) -> ModelSpec:

@@ -89,3 +89,24 @@ class SpeechGate:
         if self.heard_s < hi:
             return None
         return False
+
+    def segment_index(self, start_s: float, end_s: float) -> int:
+        """The first segment (in order; the open one last) that [start_s, end_s) is near;
+        -1 for none."""
+        lo, hi = start_s - self.padding_s, end_s + self.padding_s
+        found = -1
+        if self.open_start is not None and self.open_start < hi:
+            found = len(self.segments)
+        for i in range(len(self.segments) - 1, -1, -1):  # from the latest, as speech_near
+            seg_start, seg_end = self.segments[i]
+            if seg_end <= lo:
+                break
+            if seg_start < hi:
+                found = i
+        return found
+
+    def segment_bounds(self, index: int) -> tuple[float, float]:
+        """Start and end of segment ``index`` (the open one: where speech was last heard)."""
+        if 0 <= index < len(self.segments):
+            return self.segments[index]
+        return (self.open_start or 0.0), self.open_end

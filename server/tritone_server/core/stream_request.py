@@ -28,6 +28,8 @@ class StreamRequest:
     format: PcmFormat
     options: StreamOptions
     gate: GateRequest | None = None
+    per_segment: tuple[str, ...] = ()
+    """Gated models (among ``models``) that answer once per speech segment."""
     several: bool = False
     """The caller named several models (or a gate): events name their model and the summary
     accounts per model. False keeps the one-model stream exactly as it always was."""

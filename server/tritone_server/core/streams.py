@@ -22,6 +22,7 @@ from tritone_server.core.inference import Inference, State, initial_state
 from tritone_server.core.limits import MIN_HOP_MS
 from tritone_server.core.models import Activation, ModelSpec
 from tritone_server.core.scoring import FloatArray, activate, top_k
+from tritone_server.core.utterance import Utterance, UtteranceCollector
 from tritone_server.errors import InvalidRequest
 
 
@@ -78,6 +79,22 @@ class SegmentEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class UtteranceEvent:
+    """A per-segment model's one answer for a speech segment."""
+
+    model: str
+    start_s: float
+    end_s: float
+    labels: list[tuple[str, float]]
+    """Labels of the window the model preferred, best first; empty if ``too_long``."""
+    window_start_s: float
+    window_end_s: float
+    too_long: bool
+    """The segment was longer than one utterance can be: no labels."""
+    progress: Progress
+
+
+@dataclass(frozen=True, slots=True)
 class ModelSummary:
     """One model's share of a stream that runs several models or a gate."""
 
@@ -111,7 +128,7 @@ class SummaryEvent:
     """Per model, when the stream runs several models or a gate."""
 
 
-StreamEvent = WindowEvent | DetectionEvent | SegmentEvent | SummaryEvent
+StreamEvent = WindowEvent | DetectionEvent | SegmentEvent | UtteranceEvent | SummaryEvent
 
 ScoreObserver = Callable[[FloatArray, float, float], list[StreamEvent]]
 """Sees each classified window's scores (start and end in seconds); may answer events."""
@@ -236,12 +253,23 @@ class LiveStream:
         gate: SpeechGate | None = None,
         named: bool = False,
         observer: ScoreObserver | None = None,
+        per_segment: bool = False,
     ) -> None:
         self.spec = spec
         self.gate = gate
         """When set, a window goes to the backend only if the gate hears speech near it."""
         self.event_model = spec.name if named else ""
         self.observer = observer
+        self.utterances: UtteranceCollector | None = None
+        """When set, the model answers once per speech segment instead of per window."""
+        if per_segment:
+            assert gate is not None, "a per-segment model needs the gate"
+            self.utterances = UtteranceCollector(
+                gate,
+                spec.labels,
+                options.top_k or len(spec.labels),
+                spec.window_samples / spec.sample_rate,
+            )
         self.inference = inference
         self.options = options
         self.hop = validate_options(spec, options)
@@ -371,6 +399,8 @@ class LiveStream:
                 self.padding = self.next_start + self.window - self.total
                 events += await self._classify([self.next_start], final=True)
         end_s = self._seconds(self.total)
+        if self.utterances is not None:
+            events += self._utterances(self.utterances.flush())
         if self.detector is not None:
             events += self._detections(self.detector.close_all(end_s))
         return [*events, self._summary()]
@@ -425,6 +455,8 @@ class LiveStream:
         self.covered_end = max(self.covered_end, end)
         self.sequence += 1
         self.skipped += 1
+        if self.utterances is not None:  # no speech near: the segment before is over
+            self._pending += self._utterances(self.utterances.flush())
         if self.detector is not None:
             # silence closes a span, as a score below every threshold would
             silent = np.full(len(self.spec.labels), -np.inf, dtype=np.float32)
@@ -467,7 +499,9 @@ class LiveStream:
             start_s, end_s = start / self.rate, self._seconds(end)
             if self.observer is not None:
                 events += self.observer(row, start_s, end_s)
-            if not self.options.suppress_windows:
+            if self.utterances is not None:
+                events += self._utterances(self.utterances.add(row, start_s, end_s))
+            elif not self.options.suppress_windows:
                 labels = top_k(row, self.spec.labels, self.options.top_k)
                 events.append(
                     WindowEvent(
@@ -483,6 +517,22 @@ class LiveStream:
             if self.detector is not None:
                 events += self._detections(self.detector.update(row, start_s, end_s))
         return events
+
+    def _utterances(self, done: list[Utterance]) -> list[StreamEvent]:
+        progress = self._progress()
+        return [
+            UtteranceEvent(
+                self.spec.name,
+                u.start_s,
+                u.end_s,
+                u.labels,
+                u.window_start_s,
+                u.window_end_s,
+                u.too_long,
+                progress,
+            )
+            for u in done
+        ]
 
     def _detections(self, closed: list[tuple[str, float, float, float]]) -> list[StreamEvent]:
         progress = self._progress()

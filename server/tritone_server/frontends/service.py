@@ -20,6 +20,7 @@ from tritone_server.core.streams import (
     StreamEvent,
     StreamOptions,
     SummaryEvent,
+    UtteranceEvent,
     WindowEvent,
 )
 from tritone_server.errors import InvalidRequest
@@ -103,6 +104,18 @@ def event_to_proto(event: StreamEvent) -> pb.StreamClassifyResponse:
                 start_s=event.start_s, end_s=event.end_s, final=event.final, model=event.model
             )
         )
+    elif isinstance(event, UtteranceEvent):
+        reply.utterance.CopyFrom(
+            pb.Utterance(
+                model=event.model,
+                start_s=event.start_s,
+                end_s=event.end_s,
+                labels=label_scores(event.labels),
+                window_start_s=event.window_start_s,
+                window_end_s=event.window_end_s,
+                too_long=event.too_long,
+            )
+        )
     elif isinstance(event, SummaryEvent):
         reply.summary.CopyFrom(
             pb.StreamSummary(
@@ -168,9 +181,12 @@ def stream_request(first: pb.StreamClassifyRequest | None) -> StreamRequest:
         gate = GateRequest(config.gate_model, float(config.gate_threshold), padding)
     elif config.gate_threshold or padding is not None:
         raise InvalidRequest("gate_threshold and gate_padding_ms need a gate_model")
-    if not models and gate is None:
+    per_segment = tuple(config.per_segment)
+    if not models and gate is None and not per_segment:
         return StreamRequest((config.model,), fmt, options)  # the one-model stream, as ever
-    return StreamRequest(models or (config.model,), fmt, options, gate, several=True)
+    return StreamRequest(
+        models or (config.model,), fmt, options, gate, per_segment=per_segment, several=True
+    )
 
 
 def stream_audio(request: pb.StreamClassifyRequest) -> bytes:

@@ -99,3 +99,28 @@ def test_segment_and_per_model_summary_events() -> None:
     assert sc.labels == (tritone.LabelScore("yes", 0.5),)
     window = _convert.stream_event(pb.StreamClassifyResponse(window=pb.WindowResult(model="sc")))
     assert isinstance(window, tritone.WindowResult) and window.model == "sc"
+
+
+def test_per_segment_reaches_the_config_and_needs_a_gate() -> None:
+    c = config(models=["speech-commands"], gate="voice-activity", per_segment=["speech-commands"])
+    assert list(c.per_segment) == ["speech-commands"]
+    with pytest.raises(tritone.InvalidArgumentError, match="give gate"):
+        config(models=["speech-commands"], per_segment=["speech-commands"])
+
+
+def test_an_utterance_event() -> None:
+    event = _convert.stream_event(
+        pb.StreamClassifyResponse(
+            utterance=pb.Utterance(
+                model="sc",
+                start_s=1.0,
+                end_s=1.5,
+                labels=[pb.LabelScore(label="yes", score=0.5)],
+                window_start_s=0.75,
+                window_end_s=1.75,
+            )
+        )
+    )
+    assert event == tritone.Utterance(
+        "sc", 1.0, 1.5, (tritone.LabelScore("yes", 0.5),), 0.75, 1.75, False, 0, 0.0
+    )

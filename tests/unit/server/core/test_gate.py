@@ -24,8 +24,10 @@ from tritone_server.core.streams import (
     StreamEvent,
     StreamOptions,
     SummaryEvent,
+    UtteranceEvent,
     WindowEvent,
 )
+from tritone_server.core.utterance import UtteranceCollector
 from tritone_server.errors import InvalidRequest, ModelNotFound
 
 RATE = 1000
@@ -285,3 +287,72 @@ def test_requests_that_cannot_run_are_refused_with_a_reason(
 def test_an_unknown_model_among_the_models_is_not_found() -> None:
     with pytest.raises(ModelNotFound):
         fanout(("levels", "nope"), None)
+
+
+# --- per-segment answers --------------------------------------------------------------------
+
+
+def row(*scores: float) -> FloatArray:
+    return np.array(scores, dtype=np.float32)
+
+
+def test_an_utterance_is_the_window_the_model_is_surest_of_in_its_segment() -> None:
+    gate = SpeechGate(0.5, 0.0)
+    hops(gate, [0.0] * 5 + [0.9] * 3 + [0.0] * 10 + [0.9] * 30 + [0.0] * 5)
+    # segments: 0.5-0.8 s and 1.8-4.8 s (too long for a 1 s window: over 1.5 s)
+    collector = UtteranceCollector(gate, ("yes", "no"), 1, window_s=1.0)
+    assert collector.add(row(0.6, 0.4), 0.0, 1.0) == []
+    assert collector.add(row(0.1, 0.9), 0.25, 1.25) == []
+    done = collector.add(row(0.5, 0.5), 1.5, 2.5)  # the next segment: the first is over
+    assert len(done) == 1
+    first = done[0]
+    assert (round(first.start_s, 6), round(first.end_s, 6)) == (0.5, 0.8)
+    assert [label for label, _ in first.labels] == ["no"] and not first.too_long
+    assert first.labels[0][1] == pytest.approx(0.9)
+    assert (first.window_start_s, first.window_end_s) == (0.25, 1.25)
+    (second,) = collector.flush()
+    assert second.too_long and second.labels == []
+    assert collector.flush() == []
+
+
+async def test_a_per_segment_model_answers_once_per_segment_not_per_window() -> None:
+    specs, backend = setup()
+    request = StreamRequest(
+        ("levels", "other"),
+        F32,
+        StreamOptions(top_k=2),
+        GateRequest("vad", padding_ms=20),
+        per_segment=("levels",),
+        several=True,
+    )
+    stream = open_fanout(request, spec_of(specs), keep, Inference(backend))
+    audio = levels((0.0, 0.5), (SPEECH, 0.1), (0.0, 0.6), (SPEECH, 0.5), (0.0, 0.5))
+    events = await run(stream, audio, 400)
+    assert not [e for e in events if isinstance(e, WindowEvent) and e.model == "levels"]
+    assert [e for e in events if isinstance(e, WindowEvent) and e.model == "other"]
+    answers = [e for e in events if isinstance(e, UtteranceEvent)]
+    assert [(a.model, a.too_long) for a in answers] == [("levels", False), ("levels", True)]
+    short, long = answers
+    assert (round(short.start_s, 6), round(short.end_s, 6)) == (0.5, 0.6)
+    assert len(short.labels) == 2  # top_k of the preferred window (the fake ties them all)
+    assert long.labels == []
+    assert short.start_s - 0.02 < short.window_end_s and short.window_start_s < short.end_s + 0.02
+
+
+@pytest.mark.parametrize(
+    ("per_segment", "gate", "sentence"),
+    [
+        (("levels",), None, "set gate_model"),
+        (("nope",), GateRequest("vad"), "not one of the stream's models"),
+        (("vad",), GateRequest("vad"), "is the gate"),
+    ],
+)
+def test_per_segment_requests_that_cannot_run_are_refused(
+    per_segment: tuple[str, ...], gate: GateRequest | None, sentence: str
+) -> None:
+    specs, backend = setup()
+    request = StreamRequest(
+        ("levels", "vad"), F32, StreamOptions(), gate, per_segment=per_segment, several=True
+    )
+    with pytest.raises(InvalidRequest, match=sentence):
+        open_fanout(request, spec_of(specs), keep, Inference(backend))
