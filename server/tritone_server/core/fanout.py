@@ -37,6 +37,9 @@ from tritone_server.errors import InvalidRequest, ModelNotFound
 __all__ = ["GateObserver", "ModelFanout", "open_fanout"]
 
 GATE_TASK = "voice-activity"
+GATE_RUN_S = 0.5
+"""The gate's hops go to Triton in runs of this much audio: one request per half second, not
+per chunk, at the cost of deciding (and reporting speech) up to this much later."""
 
 
 class GateObserver:
@@ -192,7 +195,15 @@ def open_fanout(
     if gate_spec is not None and gate_stream is None:
         # the gate alone: no window events of its own, only segments
         options = options_for(gate_spec, StreamOptions(top_k=1, suppress_windows=True))
-        gate_stream = LiveStream(gate_spec, inference, fmt, options, named=True, observer=observer)
+        gate_stream = LiveStream(
+            gate_spec,
+            inference,
+            fmt,
+            options,
+            named=True,
+            observer=observer,
+            min_run=_gate_run(gate_spec),
+        )
     if observer is not None:
         observer.stream = gate_stream
     return ModelFanout(streams, gate_stream, observer)
@@ -215,6 +226,10 @@ def _check_per_segment(request: StreamRequest, specs: list[ModelSpec]) -> None:
                 f"per_segment model {name!r} is stateful ({spec.task}); a per-segment model "
                 "is a classifier of one window"
             )
+
+
+def _gate_run(spec: ModelSpec) -> int:
+    return max(1, round(GATE_RUN_S * spec.sample_rate / spec.hop_samples))
 
 
 def _gate_spec(gate: GateRequest, spec_of: Callable[[str], ModelSpec]) -> ModelSpec:

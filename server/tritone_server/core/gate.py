@@ -79,8 +79,8 @@ class SpeechGate:
         gate has heard up to ``end_s`` plus the padding."""
         pad = self.padding_s
         lo, hi = start_s - pad, end_s + pad
-        if self.open_start is not None and self.open_start < hi:
-            return True
+        if self.open_start is not None and self.open_start < hi and self.open_end > lo:
+            return True  # speech heard inside the padded window (it may go on: no matter)
         for seg_start, seg_end in reversed(self.segments):
             if seg_end <= lo:
                 break  # segments are in order: every earlier one ends earlier still
@@ -95,7 +95,7 @@ class SpeechGate:
         -1 for none."""
         lo, hi = start_s - self.padding_s, end_s + self.padding_s
         found = -1
-        if self.open_start is not None and self.open_start < hi:
+        if self.open_start is not None and self.open_start < hi and self.open_end > lo:
             found = len(self.segments)
         for i in range(len(self.segments) - 1, -1, -1):  # from the latest, as speech_near
             seg_start, seg_end = self.segments[i]

@@ -254,12 +254,16 @@ class LiveStream:
         named: bool = False,
         observer: ScoreObserver | None = None,
         per_segment: bool = False,
+        min_run: int = 1,
     ) -> None:
         self.spec = spec
         self.gate = gate
         """When set, a window goes to the backend only if the gate hears speech near it."""
         self.event_model = spec.name if named else ""
         self.observer = observer
+        self.min_run = min_run
+        """Windows to gather before one backend request (the end of the stream sends what
+        is left): fewer, larger requests for a model whose windows are short."""
         self.utterances: UtteranceCollector | None = None
         """When set, the model answers once per speech segment instead of per window."""
         if per_segment:
@@ -389,6 +393,7 @@ class LiveStream:
         self.framer.finish()
         if self.resampler is not None:
             self._append(self.resampler.flush())
+        self.min_run = 1
         events = await self._classify_full_windows()
         received_beyond = self.total > max(self.covered_end, self.context)
         if received_beyond and self.next_start < self.total:
@@ -407,6 +412,8 @@ class LiveStream:
 
     async def _classify_full_windows(self) -> list[StreamEvent]:
         events: list[StreamEvent] = []
+        if self.next_start + (self.min_run - 1) * self.hop + self.window > self.total:
+            return events  # not enough windows for one run yet
         while self.next_start + self.window <= self.total:
             if self.gate is None:
                 starts: list[int] = []

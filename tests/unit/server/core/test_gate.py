@@ -73,6 +73,15 @@ def test_a_window_is_undecided_until_the_gate_has_heard_past_it_and_its_padding(
     assert gate.speech_near(0.0, 0.2) is False  # decided before, and still so
 
 
+def test_an_open_segment_heard_only_before_a_window_does_not_decide_it() -> None:
+    gate = SpeechGate(0.5, 0.0)
+    hops(gate, [0.9])  # speech from 0 s, still open, heard to 0.1 s
+    assert gate.speech_near(0.0, 0.2) is True
+    assert gate.speech_near(0.5, 0.6) is None  # the speech may or may not reach it
+    hops(gate, [0.9, 0.0, 0.0, 0.0, 0.0, 0.0])  # it ends at 0.2 s; heard to 0.7 s
+    assert gate.speech_near(0.5, 0.6) is False
+
+
 def test_padding_extends_speech_on_both_sides() -> None:
     gate = SpeechGate(0.5, 0.2)
     hops(gate, [0.0, 0.0, 0.0, 0.0, 0.0, 0.9, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0])  # speech 0.5-0.6
