@@ -412,7 +412,9 @@ class LiveStream:
 
     async def _classify_full_windows(self) -> list[StreamEvent]:
         events: list[StreamEvent] = []
-        if self.next_start + (self.min_run - 1) * self.hop + self.window > self.total:
+        if self.min_run > 1 and (
+            self.next_start + (self.min_run - 1) * self.hop + self.window > self.total
+        ):
             return events  # not enough windows for one run yet
         while self.next_start + self.window <= self.total:
             if self.gate is None:
