@@ -369,6 +369,11 @@ class AsyncClient:
         detection_labels: Sequence[str] = (),
         activation: Activation | None = None,
         suppress_windows: bool = False,
+        models: Sequence[str] = (),
+        gate: str | None = None,
+        gate_threshold: float | None = None,
+        gate_padding_ms: int | None = None,
+        per_segment: Sequence[str] = (),
         timeout: TimeoutTypes = DEFAULT,
     ) -> AudioStream:
         """Classify live audio: open a stream of raw PCM and receive events as they happen.
@@ -397,6 +402,15 @@ class AsyncClient:
             detection_labels: Labels watched for detections; empty means all.
             activation: "softmax", "sigmoid" or "none"; None means the model's default.
             suppress_windows: Do not send window results (detections and summary still come).
+            models: Several models on the one stream instead of ``model``; their events name
+                their model and the summary has one `ModelSummary` per model.
+            gate: A voice-activity model ("voice-activity") that decides when the other
+                models run: their windows go to Triton only near speech, silence costs only
+                the gate, and `SpeechSegment` events say when speech starts and ends.
+            gate_threshold: Speech probability at which a hop counts as speech; None: 0.5.
+            gate_padding_ms: Audio kept before and after speech, in ms; None: 200.
+            per_segment: Gated classifiers (among ``models``) that answer once per speech
+                segment, with an `Utterance`, instead of per window.
             timeout: Deadline of the whole stream in seconds. Left out or None: no deadline,
                 as a live stream lasts as long as its audio (the client's timeout is for
                 unary calls).
@@ -429,6 +443,11 @@ class AsyncClient:
             detection_labels=detection_labels,
             activation=activation,
             suppress_windows=suppress_windows,
+            models=models,
+            gate=gate,
+            gate_threshold=gate_threshold,
+            gate_padding_ms=gate_padding_ms,
+            per_segment=per_segment,
         )
         deadline = resolve_timeout(timeout, None)
         if chunks is not None and not isinstance(chunks, Iterable | AsyncIterable):

@@ -16,10 +16,13 @@ from tritone.types import (
     Embedding,
     LabelScore,
     ModelInfo,
+    ModelSummary,
     PcmEncoding,
     Segment,
+    SpeechSegment,
     StreamEvent,
     StreamSummary,
+    Utterance,
     WindowResult,
 )
 
@@ -97,8 +100,14 @@ def stream_config_request(
     detection_labels: Iterable[str],
     activation: Activation | None,
     suppress_windows: bool,
+    models: Iterable[str] = (),
+    gate: str | None = None,
+    gate_threshold: float | None = None,
+    gate_padding_ms: int | None = None,
+    per_segment: Iterable[str] = (),
 ) -> pb.StreamClassifyRequest:
     """The first message of a stream, with every option checked."""
+    several = _several_models(model, models)
     if hop_ms is None:
         hop = 0
     elif isinstance(hop_ms, bool) or not isinstance(hop_ms, int) or not 1 <= hop_ms <= _MAX_UINT32:
@@ -146,8 +155,63 @@ def stream_config_request(
         activation=activation_to_proto(activation),
         suppress_windows=bool(suppress_windows),
         model_thresholds=model_thresholds,
+        models=several,
     )
+    _set_gate(config, gate, gate_threshold, gate_padding_ms)
+    if isinstance(per_segment, str):
+        raise invalid_argument("per_segment must be a sequence of model names, not one string")
+    config.per_segment.extend(per_segment)
+    if config.per_segment and not config.gate_model:
+        raise invalid_argument("per_segment models answer once per speech segment: give gate")
     return pb.StreamClassifyRequest(config=config)
+
+
+def _several_models(model: str | None, models: Iterable[str]) -> list[str]:
+    """The ``models`` field of a StreamConfig, checked."""
+    if isinstance(models, str):
+        raise invalid_argument("models must be a sequence of model names, not one string")
+    names = list(models)
+    if not all(isinstance(name, str) and name for name in names):
+        raise invalid_argument(f"models must be non-empty model names, got {names!r}")
+    if names and model is not None:
+        raise invalid_argument("give model or models, not both")
+    return names
+
+
+def _set_gate(
+    config: pb.StreamConfig,
+    gate: str | None,
+    gate_threshold: float | None,
+    gate_padding_ms: int | None,
+) -> None:
+    """The gate fields of a StreamConfig, checked."""
+    if gate is None:
+        if gate_threshold is not None or gate_padding_ms is not None:
+            raise invalid_argument("gate_threshold and gate_padding_ms need a gate model")
+        return
+    if not isinstance(gate, str) or not gate:
+        raise invalid_argument(f"gate must be a model name, got {gate!r}")
+    config.gate_model = gate
+    if gate_threshold is not None:
+        if (
+            isinstance(gate_threshold, bool)
+            or not isinstance(gate_threshold, int | float)
+            or not 0 < gate_threshold <= 1
+        ):
+            raise invalid_argument(
+                f"gate_threshold must be a number above 0 and at most 1, got {gate_threshold!r}"
+            )
+        config.gate_threshold = float(gate_threshold)
+    if gate_padding_ms is not None:
+        if (
+            isinstance(gate_padding_ms, bool)
+            or not isinstance(gate_padding_ms, int)
+            or not 0 <= gate_padding_ms <= _MAX_UINT32
+        ):
+            raise invalid_argument(
+                f"gate_padding_ms must be an int of 0 or more (ms), got {gate_padding_ms!r}"
+            )
+        config.gate_padding_ms = gate_padding_ms
 
 
 def _labels(msgs: Iterable[pb.LabelScore]) -> tuple[LabelScore, ...]:
@@ -213,6 +277,7 @@ def stream_event(resp: pb.StreamClassifyResponse) -> StreamEvent | None:
             interim=w.interim,
             frames_received=resp.frames_received,
             consumed_s=resp.consumed_s,
+            model=w.model,
         )
     if kind == "detection":
         d = resp.detection
@@ -221,6 +286,30 @@ def stream_event(resp: pb.StreamClassifyResponse) -> StreamEvent | None:
             start_s=d.start_s,
             end_s=d.end_s,
             peak_score=d.peak_score,
+            frames_received=resp.frames_received,
+            consumed_s=resp.consumed_s,
+            model=d.model,
+        )
+    if kind == "segment":
+        g = resp.segment
+        return SpeechSegment(
+            start_s=g.start_s,
+            end_s=g.end_s,
+            final=g.final,
+            model=g.model,
+            frames_received=resp.frames_received,
+            consumed_s=resp.consumed_s,
+        )
+    if kind == "utterance":
+        u = resp.utterance
+        return Utterance(
+            model=u.model,
+            start_s=u.start_s,
+            end_s=u.end_s,
+            labels=_labels(u.labels),
+            window_start_s=u.window_start_s,
+            window_end_s=u.window_end_s,
+            too_long=u.too_long,
             frames_received=resp.frames_received,
             consumed_s=resp.consumed_s,
         )
@@ -238,5 +327,21 @@ def stream_event(resp: pb.StreamClassifyResponse) -> StreamEvent | None:
             model=s.model,
             model_version=s.model_version,
             consumed_s=resp.consumed_s,
+            models=tuple(
+                ModelSummary(
+                    model=m.model,
+                    model_version=m.model_version,
+                    windows=m.windows,
+                    windows_skipped=m.windows_skipped,
+                    segments=m.segments,
+                    model_samples=m.model_samples,
+                    padding_samples=m.padding_samples,
+                    detections=m.detections,
+                    labels=_labels(m.labels),
+                    gated=m.gated,
+                    gate=m.gate,
+                )
+                for m in s.models
+            ),
         )
     return None

@@ -228,6 +228,11 @@ class Client:
         detection_labels: Sequence[str] = (),
         activation: Activation | None = None,
         suppress_windows: bool = False,
+        models: Sequence[str] = (),
+        gate: str | None = None,
+        gate_threshold: float | None = None,
+        gate_padding_ms: int | None = None,
+        per_segment: Sequence[str] = (),
         timeout: TimeoutTypes = DEFAULT,
     ) -> Iterator[StreamEvent]:
         """Classify live audio from an iterable of chunks; yield events as they arrive.
@@ -270,6 +275,11 @@ class Client:
             detection_labels=detection_labels,
             activation=activation,
             suppress_windows=suppress_windows,
+            models=models,
+            gate=gate,
+            gate_threshold=gate_threshold,
+            gate_padding_ms=gate_padding_ms,
+            per_segment=per_segment,
             timeout=timeout,
         )
         return self._events(stream)

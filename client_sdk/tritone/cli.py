@@ -30,8 +30,10 @@ from tritone.types import (
     Detection,
     ModelInfo,
     PcmEncoding,
+    SpeechSegment,
     StreamEvent,
     StreamSummary,
+    Utterance,
     WindowResult,
 )
 
@@ -138,6 +140,26 @@ def _parser() -> argparse.ArgumentParser:
     )
     stream.add_argument("--top-k", type=int, help="labels per window (default: 5)")
     stream.add_argument("--hop-ms", type=int, help="step between windows (default: the model's)")
+    stream.add_argument(
+        "--models",
+        type=_names,
+        default=(),
+        help="several models on the one stream, comma-separated (instead of --model)",
+    )
+    stream.add_argument(
+        "--gate",
+        help="a voice-activity model that lets the other models run only near speech",
+    )
+    stream.add_argument(
+        "--per-segment",
+        type=_names,
+        default=(),
+        help="gated models that answer once per speech segment, comma-separated",
+    )
+    stream.add_argument("--gate-threshold", type=float, help="speech probability (default: 0.5)")
+    stream.add_argument(
+        "--gate-padding-ms", type=int, help="audio kept around speech, in ms (default: 200)"
+    )
     stream.set_defaults(run=_stream)
 
     models = sub.add_parser("models", parents=[common], help="list the served models")
@@ -273,6 +295,11 @@ async def _stream(args: argparse.Namespace) -> int:
             top_k=args.top_k,
             hop_ms=args.hop_ms,
             detection_threshold=args.threshold,
+            models=args.models,
+            gate=args.gate,
+            gate_threshold=args.gate_threshold,
+            gate_padding_ms=args.gate_padding_ms,
+            per_segment=args.per_segment,
         )
         async with stream:
             async for event in stream:
@@ -290,26 +317,59 @@ def _threshold(raw: str) -> float | Literal["model"]:
         raise argparse.ArgumentTypeError(f"not a number or 'model': {raw!r}") from None
 
 
+def _names(raw: str) -> tuple[str, ...]:
+    """--models: comma-separated model names."""
+    names = tuple(name.strip() for name in raw.split(","))
+    if not all(names):
+        raise argparse.ArgumentTypeError(f"not a comma-separated list of model names: {raw!r}")
+    return names
+
+
 def _print_event(event: StreamEvent, *, as_json: bool) -> None:
     if as_json:
-        kind = {WindowResult: "window", Detection: "detection", StreamSummary: "summary"}
+        kind = {
+            WindowResult: "window",
+            Detection: "detection",
+            SpeechSegment: "segment",
+            Utterance: "utterance",
+            StreamSummary: "summary",
+        }
         _emit({"type": kind[type(event)], **asdict(event)})
         return
     if isinstance(event, WindowResult):
         best = ", ".join(f"{ls.label} {ls.score:.3f}" for ls in event.labels[:3])
         mark = " (interim)" if event.interim else ""
-        print(f"window {event.index:5d} [{event.start_s:7.2f} - {event.end_s:7.2f}] {best}{mark}")
-    elif isinstance(event, Detection):
+        who = f"{event.model} " if event.model else ""
         print(
-            f"detection {event.label} [{event.start_s:7.2f} - {event.end_s:7.2f}] "
+            f"window {who}{event.index:5d} [{event.start_s:7.2f} - {event.end_s:7.2f}] {best}{mark}"
+        )
+    elif isinstance(event, Detection):
+        who = f"{event.model} " if event.model else ""
+        print(
+            f"detection {who}{event.label} [{event.start_s:7.2f} - {event.end_s:7.2f}] "
             f"peak {event.peak_score:.3f}"
         )
+    elif isinstance(event, SpeechSegment):
+        what = "speech ended" if event.final else "speech started"
+        print(f"{what} [{event.start_s:7.2f} - {event.end_s:7.2f}]")
+    elif isinstance(event, Utterance):
+        said = "too long for one utterance" if event.too_long else event.labels[0].label
+        if not event.too_long:
+            said += f" {event.labels[0].score:.3f}"
+        print(f"utterance {event.model} [{event.start_s:7.2f} - {event.end_s:7.2f}] {said}")
     else:
         labels = ", ".join(f"{ls.label} {ls.score:.3f}" for ls in event.labels)
         print(
             f"summary {event.model} {event.model_version}: {event.duration_s:.2f} s, "
             f"{event.windows} windows, {event.detections} detections; {labels}"
         )
+        for m in event.models:
+            labels = ", ".join(f"{ls.label} {ls.score:.3f}" for ls in m.labels[:3])
+            role = " (gate)" if m.gate else " (gated)" if m.gated else ""
+            print(
+                f"  {m.model}{role}: {m.windows} windows, {m.windows_skipped} skipped, "
+                f"{m.segments} segments, {m.detections} detections; {labels}"
+            )
     sys.stdout.flush()
 
 

@@ -159,6 +159,9 @@ class WindowResult:
     """Frames the server had received when it sent this event."""
     consumed_s: float
     """Seconds of audio the server had consumed when it sent this event."""
+    model: str = ""
+    """The model that classified the window; set when the stream runs ``models`` or a gate.
+    With a gate, `index` counts skipped windows too, so it matches an ungated stream's."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,6 +180,78 @@ class Detection:
     """Frames the server had received when it sent this event."""
     consumed_s: float
     """Seconds of audio the server had consumed when it sent this event."""
+    model: str = ""
+    """The model whose score crossed; set when the stream runs ``models`` or a gate."""
+
+
+@dataclass(frozen=True, slots=True)
+class SpeechSegment:
+    """Stream event from the gate: speech started (``final`` False) or ended (True)."""
+
+    start_s: float
+    """Where speech starts, seconds from the start of the stream."""
+    end_s: float
+    """Where it ends; while not final, where speech was last heard."""
+    final: bool
+    """The segment has ended."""
+    model: str
+    """The gate model."""
+    frames_received: int
+    """Frames the server had received when it sent this event."""
+    consumed_s: float
+    """Seconds of audio the server had consumed when it sent this event."""
+
+
+@dataclass(frozen=True, slots=True)
+class Utterance:
+    """Stream event from a per-segment model: its one answer for a speech segment."""
+
+    model: str
+    """The model that answered."""
+    start_s: float
+    """Start of the speech segment, seconds from the start of the stream."""
+    end_s: float
+    """End of the speech segment."""
+    labels: tuple[LabelScore, ...]
+    """Labels of the window the model was surest of, best first; empty when `too_long`."""
+    window_start_s: float
+    """Start of that window."""
+    window_end_s: float
+    """End of that window."""
+    too_long: bool
+    """The segment was longer than one utterance (1.5 of the model's windows): no labels."""
+    frames_received: int
+    """Frames the server had received when it sent this event."""
+    consumed_s: float
+    """Seconds of audio the server had consumed when it sent this event."""
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSummary:
+    """One model's share of a stream that runs several models or a gate."""
+
+    model: str
+    """The model."""
+    model_version: str
+    """Its version."""
+    windows: int
+    """Windows sent to Triton."""
+    windows_skipped: int
+    """Windows the gate kept from Triton (no speech near them)."""
+    segments: int
+    """Speech segments the gate found while the model ran (0 for an ungated model)."""
+    model_samples: int
+    """Samples at the model's rate made from the stream, each classified or skipped."""
+    padding_samples: int
+    """Zeros appended to fill the last window."""
+    detections: int
+    """Detections emitted."""
+    labels: tuple[LabelScore, ...]
+    """Labels pooled over the windows classified, best first."""
+    gated: bool
+    """The gate decided when this model ran."""
+    gate: bool
+    """This model is the stream's gate."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,9 +280,12 @@ class StreamSummary:
     """Its version."""
     consumed_s: float
     """Seconds of audio the server had consumed when it sent this event."""
+    models: tuple[ModelSummary, ...] = ()
+    """One entry per model (the gate included) when the stream runs ``models`` or a gate;
+    the fields above are then the first model's."""
 
 
-StreamEvent = WindowResult | Detection | StreamSummary
+StreamEvent = WindowResult | Detection | SpeechSegment | Utterance | StreamSummary
 """What iterating a stream yields."""
 
 

@@ -164,10 +164,10 @@ class Gateway:
             batcher=self.batcher,
         )
         self.dataplane = DataPlane(
-            self.catalogue, inference, limits=s.audio_limits, decode_pool=pool
-        )
-        self.service = AudioClassificationService(
-            self.dataplane,
+            self.catalogue,
+            inference,
+            limits=s.audio_limits,
+            decode_pool=pool,
             stream_limits=StreamLimits(
                 max_stream_s=s.max_stream_s,
                 stream_idle_s=s.stream_idle_s,
@@ -177,8 +177,8 @@ class Gateway:
                 max_queued_chunks=s.stream_queue_chunks,
             ),
             max_streams=s.max_streams,
-            max_unary_calls=s.max_unary_calls,
         )
+        self.service = AudioClassificationService(self.dataplane, max_unary_calls=s.max_unary_calls)
         pb_grpc.add_AudioClassificationServicer_to_server(self.service, server)  # type: ignore[no-untyped-call]
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         reflection.enable_server_reflection(

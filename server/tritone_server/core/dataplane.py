@@ -17,9 +17,13 @@ from tritone_server.audio.decode_pool import DecodePool
 from tritone_server.audio.formats import AudioLimits, PcmFormat, PreparedAudio
 from tritone_server.audio.prepare import prepare_encoded_async, prepare_pcm_async
 from tritone_server.core.clips import frame_clip
+from tritone_server.core.fanout import open_fanout
 from tritone_server.core.inference import ClipScores, Inference
+from tritone_server.core.limits import StreamLimits
 from tritone_server.core.models import Activation, Catalogue, ModelSpec
 from tritone_server.core.scoring import FloatArray, top_k
+from tritone_server.core.session import OpenStream, StreamSessions
+from tritone_server.core.stream_request import StreamRequest
 from tritone_server.core.streams import LiveStream, StreamEvent, StreamOptions, SummaryEvent
 from tritone_server.errors import InvalidRequest
 from tritone_server.metrics import Metrics, current_model
@@ -76,6 +80,8 @@ class DataPlane:
         limits: AudioLimits,
         decode_pool: DecodePool | None = None,
         metrics: Metrics | None = None,
+        stream_limits: StreamLimits | None = None,
+        max_streams: int = 256,
     ) -> None:
         self.catalogue = catalogue
         self.inference = inference
@@ -83,6 +89,8 @@ class DataPlane:
         self.decode_pool = decode_pool
         self.metrics = metrics or inference.metrics
         self._loading = asyncio.Lock()  # Triton loads and catalogue reloads in turn
+        self.sessions = StreamSessions(self, stream_limits or StreamLimits(), max_streams)
+        """The live streams: admission, shutdown."""
 
     def model(self, name: str) -> ModelSpec:
         """A ready model, named in the metrics of the request in progress."""
@@ -182,19 +190,35 @@ class DataPlane:
         """A live stream, counted in the open-streams gauge until `close_stream`."""
         spec = self.model(model)
         fmt.validate(self.limits)
-        options = dataclasses.replace(options, top_k=resolve_top_k(options.top_k, spec))
-        stream = LiveStream(spec, self.inference, fmt, options)
+        stream = LiveStream(spec, self.inference, fmt, _with_top_k(spec, options))
         self.metrics.open_streams.inc()  # close_stream takes it off
         return stream
 
-    def close_stream(self, stream: LiveStream) -> None:
+    def open_stream_request(self, request: StreamRequest) -> OpenStream:
+        """The stream a session's handshake asked for: one model as `open_stream` gives it,
+        or several models and a gate on one stream's audio."""
+        if not request.several:
+            return self.open_stream(request.models[0], request.format, request.options)
+        request.format.validate(self.limits)
+        stream = open_fanout(request, self.model, _with_top_k, self.inference)
+        self.metrics.open_streams.inc()  # close_stream takes it off
+        return stream
+
+    def close_stream(self, stream: OpenStream) -> None:
         """Call once for every stream `open_stream` gave, however it ended."""
         self.metrics.open_streams.dec()
 
-    async def finish_stream(self, stream: LiveStream) -> list[StreamEvent]:
-        """The stream's last events and summary; its audio counts like a clip's."""
+    async def finish_stream(self, stream: OpenStream) -> list[StreamEvent]:
+        """The stream's last events and summary; its audio counts like a clip's, for every
+        model that heard it."""
         events = await stream.finish()
         for event in events:
             if isinstance(event, SummaryEvent):
-                self.metrics.audio_seconds.labels(stream.spec.name).inc(event.duration_s)
+                names = [m.model for m in event.models] or [stream.spec.name]
+                for name in names:
+                    self.metrics.audio_seconds.labels(name).inc(event.duration_s)
         return events
+
+
+def _with_top_k(spec: ModelSpec, options: StreamOptions) -> StreamOptions:
+    return dataclasses.replace(options, top_k=resolve_top_k(options.top_k, spec))

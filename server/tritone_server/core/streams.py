@@ -9,7 +9,7 @@ zero-padded window, so every sample received is classified and the summary says 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,10 +17,12 @@ import numpy as np
 from tritone_server.audio.dsp import StreamResampler
 from tritone_server.audio.formats import PcmFormat, PcmFramer
 from tritone_server.audio.window_buffer import WindowBuffer
+from tritone_server.core.gate import SpeechGate
 from tritone_server.core.inference import Inference, State, initial_state
 from tritone_server.core.limits import MIN_HOP_MS
 from tritone_server.core.models import Activation, ModelSpec
 from tritone_server.core.scoring import FloatArray, activate, top_k
+from tritone_server.core.utterance import Utterance, UtteranceCollector
 from tritone_server.errors import InvalidRequest
 
 
@@ -51,6 +53,8 @@ class WindowEvent:
     labels: list[tuple[str, float]]
     interim: bool
     progress: Progress
+    model: str = ""
+    """Set when the stream runs several models or a gate."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +64,51 @@ class DetectionEvent:
     end_s: float
     peak_score: float
     progress: Progress
+    model: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentEvent:
+    """The gate heard speech start (``final`` False) or end."""
+
+    start_s: float
+    end_s: float
+    final: bool
+    model: str
+    progress: Progress
+
+
+@dataclass(frozen=True, slots=True)
+class UtteranceEvent:
+    """A per-segment model's one answer for a speech segment."""
+
+    model: str
+    start_s: float
+    end_s: float
+    labels: list[tuple[str, float]]
+    """Labels of the window the model preferred, best first; empty if ``too_long``."""
+    window_start_s: float
+    window_end_s: float
+    too_long: bool
+    """The segment was longer than one utterance can be: no labels."""
+    progress: Progress
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSummary:
+    """One model's share of a stream that runs several models or a gate."""
+
+    model: str
+    model_version: str
+    windows: int
+    windows_skipped: int
+    segments: int
+    model_samples: int
+    padding_samples: int
+    detections: int
+    labels: list[tuple[str, float]]
+    gated: bool
+    gate: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,9 +124,14 @@ class SummaryEvent:
     model: str
     model_version: str
     progress: Progress
+    models: tuple[ModelSummary, ...] = ()
+    """Per model, when the stream runs several models or a gate."""
 
 
-StreamEvent = WindowEvent | DetectionEvent | SummaryEvent
+StreamEvent = WindowEvent | DetectionEvent | SegmentEvent | UtteranceEvent | SummaryEvent
+
+ScoreObserver = Callable[[FloatArray, float, float], list[StreamEvent]]
+"""Sees each classified window's scores (start and end in seconds); may answer events."""
 
 # One chunk is worked on in slices of at most this many model-rate samples: a chunk at a low
 # declared rate grows many times over when resampled, and one slice at a time keeps both the
@@ -190,9 +244,36 @@ def validate_options(spec: ModelSpec, options: StreamOptions) -> int:
 
 class LiveStream:
     def __init__(
-        self, spec: ModelSpec, inference: Inference, fmt: PcmFormat, options: StreamOptions
+        self,
+        spec: ModelSpec,
+        inference: Inference,
+        fmt: PcmFormat,
+        options: StreamOptions,
+        *,
+        gate: SpeechGate | None = None,
+        named: bool = False,
+        observer: ScoreObserver | None = None,
+        per_segment: bool = False,
+        min_run: int = 1,
     ) -> None:
         self.spec = spec
+        self.gate = gate
+        """When set, a window goes to the backend only if the gate hears speech near it."""
+        self.event_model = spec.name if named else ""
+        self.observer = observer
+        self.min_run = min_run
+        """Windows to gather before one backend request (the end of the stream sends what
+        is left): fewer, larger requests for a model whose windows are short."""
+        self.utterances: UtteranceCollector | None = None
+        """When set, the model answers once per speech segment instead of per window."""
+        if per_segment:
+            assert gate is not None, "a per-segment model needs the gate"
+            self.utterances = UtteranceCollector(
+                gate,
+                spec.labels,
+                options.top_k or len(spec.labels),
+                spec.window_samples / spec.sample_rate,
+            )
         self.inference = inference
         self.options = options
         self.hop = validate_options(spec, options)
@@ -213,7 +294,10 @@ class LiveStream:
         self.next_start = 0
         self.covered_end = 0
         self.windows = 0
+        self.sequence = 0  # windows classified or skipped: the index of the next one
+        self.skipped = 0
         self.padding = 0
+        self._pending: list[StreamEvent] = []  # detections closed by skipped windows
         self.last_interim_total = self.context
         self.state: State = initial_state(spec) if spec.stateful else {}
         self.score_sum = np.zeros(len(spec.labels), dtype=np.float64)
@@ -223,6 +307,11 @@ class LiveStream:
     def _seconds(self, index: int) -> float:
         """Stream time of an internal sample index (which counts the context zeros)."""
         return max(index - self.context, 0) / self.rate
+
+    @property
+    def bytes_received(self) -> int:
+        """Audio bytes taken in so far."""
+        return self.framer.bytes_received
 
     @property
     def frames_received(self) -> int:
@@ -235,6 +324,15 @@ class LiveStream:
         covered = max(min(self.covered_end, self.total) - self.context, 0)
         frames = covered * self.input_rate // self.rate
         return min(frames, self.framer.frames_received)
+
+    @property
+    def duration_s(self) -> float:
+        """Stream time of everything received so far."""
+        return self._seconds(self.total)
+
+    def progress(self) -> Progress:
+        """Frames received and seconds consumed, as every event carries them."""
+        return self._progress()
 
     def _progress(self) -> Progress:
         return Progress(
@@ -263,7 +361,12 @@ class LiveStream:
         else:
             events = await self._feed_slices(samples, step)
         options = self.options
-        if options.interim_results and self.windows == 0 and not options.suppress_windows:
+        if (
+            options.interim_results
+            and self.windows == 0
+            and not options.suppress_windows
+            and self.gate is None  # a gated model waits for speech, never guesses on silence
+        ):
             events += await self._interim()
         return events
 
@@ -290,26 +393,88 @@ class LiveStream:
         self.framer.finish()
         if self.resampler is not None:
             self._append(self.resampler.flush())
+        self.min_run = 1
         events = await self._classify_full_windows()
         received_beyond = self.total > max(self.covered_end, self.context)
         if received_beyond and self.next_start < self.total:
-            self.padding = self.next_start + self.window - self.total
-            events += await self._classify([self.next_start], final=True)
+            if self.gate is not None and not self.gate.speech_near(*self._span(self.next_start)):
+                self._skip(self.next_start)
+                events += self._take_pending()
+            else:
+                self.padding = self.next_start + self.window - self.total
+                events += await self._classify([self.next_start], final=True)
         end_s = self._seconds(self.total)
+        if self.utterances is not None:
+            events += self._utterances(self.utterances.flush())
         if self.detector is not None:
             events += self._detections(self.detector.close_all(end_s))
         return [*events, self._summary()]
 
     async def _classify_full_windows(self) -> list[StreamEvent]:
         events: list[StreamEvent] = []
+        if self.min_run > 1 and (
+            self.next_start + (self.min_run - 1) * self.hop + self.window > self.total
+        ):
+            return events  # not enough windows for one run yet
         while self.next_start + self.window <= self.total:
-            starts: list[int] = []
-            while self.next_start + self.window <= self.total and len(starts) < _WINDOWS_PER_STEP:
-                starts.append(self.next_start)
-                self.next_start += self.hop
-            events += await self._classify(starts)
+            if self.gate is None:
+                starts: list[int] = []
+                while (
+                    self.next_start + self.window <= self.total and len(starts) < _WINDOWS_PER_STEP
+                ):
+                    starts.append(self.next_start)
+                    self.next_start += self.hop
+            else:
+                gated = self._next_gated_run()
+                events += self._take_pending()
+                if gated is None:
+                    break  # the gate has not heard far enough yet
+                starts = gated
+            if starts:
+                events += await self._classify(starts)
         self.buffer.discard_before(min(self.next_start, self.total))
         return events
+
+    def _span(self, start: int) -> tuple[float, float]:
+        """Stream time of the window that starts at internal index ``start``."""
+        return self._seconds(start), self._seconds(start + self.window)
+
+    def _next_gated_run(self) -> list[int] | None:
+        """Consecutive full windows near speech (at most a step's worth), skipping those the
+        gate keeps from the backend; None when the gate must hear more first."""
+        gate = self.gate
+        assert gate is not None
+        starts: list[int] = []
+        while self.next_start + self.window <= self.total and len(starts) < _WINDOWS_PER_STEP:
+            speech = gate.speech_near(*self._span(self.next_start))
+            if speech is None:
+                return starts or None
+            if not speech:
+                if starts:
+                    break  # a run is consecutive windows: send this one first
+                self._skip(self.next_start)
+            else:
+                starts.append(self.next_start)
+            self.next_start += self.hop
+        return starts
+
+    def _skip(self, start: int) -> None:
+        """The window at ``start`` is accounted for without the backend: no speech near."""
+        end = min(start + self.window, self.total)
+        self.covered_end = max(self.covered_end, end)
+        self.sequence += 1
+        self.skipped += 1
+        if self.utterances is not None:  # no speech near: the segment before is over
+            self._pending += self._utterances(self.utterances.flush())
+        if self.detector is not None:
+            # silence closes a span, as a score below every threshold would
+            silent = np.full(len(self.spec.labels), -np.inf, dtype=np.float32)
+            start_s, end_s = start / self.rate, self._seconds(end)
+            self._pending += self._detections(self.detector.update(silent, start_s, end_s))
+
+    def _take_pending(self) -> list[StreamEvent]:
+        pending, self._pending = self._pending, []
+        return pending
 
     async def _interim(self) -> list[StreamEvent]:
         if self.total == 0 or self.total - self.last_interim_total < self.hop:
@@ -320,7 +485,7 @@ class LiveStream:
         scores = activate(logits, self.activation)[0]
         labels = top_k(scores, self.spec.labels, self.options.top_k)
         end_s = self._seconds(self.total)
-        return [WindowEvent(0, 0.0, end_s, labels, True, self._progress())]
+        return [WindowEvent(0, 0.0, end_s, labels, True, self._progress(), self.event_model)]
 
     async def _classify(self, starts: list[int], final: bool = False) -> list[StreamEvent]:
         # starts are one hop apart: one strided view over the buffer, no copy (one window,
@@ -337,23 +502,51 @@ class LiveStream:
         for row, start in zip(scores, starts, strict=True):
             end = min(start + self.window, self.total)
             self.covered_end = max(self.covered_end, end)
-            index = self.windows
+            index = self.sequence
+            self.sequence += 1
             self.windows += 1
             start_s, end_s = start / self.rate, self._seconds(end)
-            if not self.options.suppress_windows:
+            if self.observer is not None:
+                events += self.observer(row, start_s, end_s)
+            if self.utterances is not None:
+                events += self._utterances(self.utterances.add(row, start_s, end_s))
+            elif not self.options.suppress_windows:
                 labels = top_k(row, self.spec.labels, self.options.top_k)
                 events.append(
                     WindowEvent(
-                        index, start_s, end_s, labels, final and self.padding > 0, self._progress()
+                        index,
+                        start_s,
+                        end_s,
+                        labels,
+                        final and self.padding > 0,
+                        self._progress(),
+                        self.event_model,
                     )
                 )
             if self.detector is not None:
                 events += self._detections(self.detector.update(row, start_s, end_s))
         return events
 
+    def _utterances(self, done: list[Utterance]) -> list[StreamEvent]:
+        progress = self._progress()
+        return [
+            UtteranceEvent(
+                self.spec.name,
+                u.start_s,
+                u.end_s,
+                u.labels,
+                u.window_start_s,
+                u.window_end_s,
+                u.too_long,
+                progress,
+            )
+            for u in done
+        ]
+
     def _detections(self, closed: list[tuple[str, float, float, float]]) -> list[StreamEvent]:
         progress = self._progress()
-        return [DetectionEvent(label, s, e, p, progress) for label, s, e, p in closed]
+        model = self.event_model
+        return [DetectionEvent(label, s, e, p, progress, model) for label, s, e, p in closed]
 
     def _summary(self) -> SummaryEvent:
         if self.windows:

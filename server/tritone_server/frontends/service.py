@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import time
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Sequence
 
 import grpc
 
@@ -13,18 +10,20 @@ from tritone._proto import audio_classification_pb2 as pb
 from tritone._proto import audio_classification_pb2_grpc as pb_grpc
 from tritone_server.audio.formats import PcmEncoding, PcmFormat
 from tritone_server.core.dataplane import ClipAudio, DataPlane, RawPcmAudio
-from tritone_server.core.limits import Admission, StreamLimits
+from tritone_server.core.limits import Admission
 from tritone_server.core.models import Activation, ModelSpec
+from tritone_server.core.stream_request import GateRequest, StreamRequest
 from tritone_server.core.streams import (
     DetectionEvent,
+    ModelSummary,
+    SegmentEvent,
     StreamEvent,
     StreamOptions,
     SummaryEvent,
+    UtteranceEvent,
     WindowEvent,
 )
-from tritone_server.errors import BackendUnavailable, InvalidRequest
-from tritone_server.frontends.stream_queue import END, STOPPED, ChunkQueue
-from tritone_server.frontends.stream_watchdog import StreamWatchdog
+from tritone_server.errors import InvalidRequest
 
 _ACTIVATIONS: dict[int, Activation | None] = {
     pb.ACTIVATION_UNSPECIFIED: None,
@@ -85,6 +84,8 @@ def event_to_proto(event: StreamEvent) -> pb.StreamClassifyResponse:
         window.start_s = event.start_s
         window.end_s = event.end_s
         window.interim = event.interim
+        if event.model:
+            window.model = event.model
         for label, score in event.labels:
             window.labels.add(label=label, score=score)
     elif isinstance(event, DetectionEvent):
@@ -94,6 +95,25 @@ def event_to_proto(event: StreamEvent) -> pb.StreamClassifyResponse:
                 start_s=event.start_s,
                 end_s=event.end_s,
                 peak_score=event.peak_score,
+                model=event.model,
+            )
+        )
+    elif isinstance(event, SegmentEvent):
+        reply.segment.CopyFrom(
+            pb.SpeechSegment(
+                start_s=event.start_s, end_s=event.end_s, final=event.final, model=event.model
+            )
+        )
+    elif isinstance(event, UtteranceEvent):
+        reply.utterance.CopyFrom(
+            pb.Utterance(
+                model=event.model,
+                start_s=event.start_s,
+                end_s=event.end_s,
+                labels=label_scores(event.labels),
+                window_start_s=event.window_start_s,
+                window_end_s=event.window_end_s,
+                too_long=event.too_long,
             )
         )
     elif isinstance(event, SummaryEvent):
@@ -109,9 +129,26 @@ def event_to_proto(event: StreamEvent) -> pb.StreamClassifyResponse:
                 labels=label_scores(event.labels),
                 model=event.model,
                 model_version=event.model_version,
+                models=[model_summary(m) for m in event.models],
             )
         )
     return reply
+
+
+def model_summary(summary: ModelSummary) -> pb.ModelSummary:
+    return pb.ModelSummary(
+        model=summary.model,
+        model_version=summary.model_version,
+        windows=summary.windows,
+        windows_skipped=summary.windows_skipped,
+        segments=summary.segments,
+        model_samples=summary.model_samples,
+        padding_samples=summary.padding_samples,
+        detections=summary.detections,
+        labels=label_scores(summary.labels),
+        gated=summary.gated,
+        gate=summary.gate,
+    )
 
 
 def stream_options(config: pb.StreamConfig) -> StreamOptions:
@@ -127,6 +164,38 @@ def stream_options(config: pb.StreamConfig) -> StreamOptions:
     )
 
 
+def stream_request(first: pb.StreamClassifyRequest | None) -> StreamRequest:
+    """What the first message of a stream asks for."""
+    if first is None or first.WhichOneof("request") != "config":
+        raise InvalidRequest("the first message of a stream must carry a StreamConfig")
+    config = first.config
+    fmt, options = pcm_format_from_proto(config.format), stream_options(config)
+    models = tuple(config.models)
+    if models and config.model:
+        raise InvalidRequest("a StreamConfig names model or models, not both")
+    if not all(models):
+        raise InvalidRequest(f"models holds an empty model name: {list(models)!r}")
+    padding = int(config.gate_padding_ms) if config.HasField("gate_padding_ms") else None
+    gate = None
+    if config.gate_model:
+        gate = GateRequest(config.gate_model, float(config.gate_threshold), padding)
+    elif config.gate_threshold or padding is not None:
+        raise InvalidRequest("gate_threshold and gate_padding_ms need a gate_model")
+    per_segment = tuple(config.per_segment)
+    if not models and gate is None and not per_segment:
+        return StreamRequest((config.model,), fmt, options)  # the one-model stream, as ever
+    return StreamRequest(
+        models or (config.model,), fmt, options, gate, per_segment=per_segment, several=True
+    )
+
+
+def stream_audio(request: pb.StreamClassifyRequest) -> bytes:
+    """The audio of a later message of a stream."""
+    if request.WhichOneof("request") != "audio":
+        raise InvalidRequest("a stream carries one StreamConfig, in its first message")
+    return request.audio
+
+
 def clip_audio(audio: pb.Audio) -> ClipAudio:
     source = audio.WhichOneof("source")
     if source == "encoded":
@@ -137,47 +206,24 @@ def clip_audio(audio: pb.Audio) -> ClipAudio:
 
 
 class AudioClassificationService(pb_grpc.AudioClassificationServicer):
-    def __init__(
-        self,
-        dataplane: DataPlane,
-        *,
-        stream_limits: StreamLimits | None = None,
-        max_streams: int = 256,
-        max_unary_calls: int = 64,
-    ) -> None:
+    def __init__(self, dataplane: DataPlane, *, max_unary_calls: int = 64) -> None:
         self.dataplane = dataplane
         self.metrics = dataplane.metrics
-        self.limits = stream_limits or StreamLimits()
-        self.streams = Admission(max_streams, what="streams", setting="max_streams")
+        self.sessions = dataplane.sessions
         self.unary = Admission(max_unary_calls, what="unary calls", setting="max_unary_calls")
-        self._live: set[ChunkQueue] = set()
-        self._none_live = asyncio.Event()
-        self._none_live.set()
-        self._shutting_down = False
 
     def begin_shutdown(self) -> int:
-        """Have every live stream classify what it has queued, send its summary and end;
-        new streams are refused. Returns how many streams were told."""
-        self._shutting_down = True
-        for queue in self._live:
-            queue.stop()
-        return len(self._live)
+        """Every live stream ends with its summary; new calls are refused (see
+        `StreamSessions.begin_shutdown`)."""
+        return self.sessions.begin_shutdown()
 
     async def wait_streams_ended(self, timeout_s: float) -> bool:
-        """Wait, at most ``timeout_s``, until no stream is live; whether none is."""
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(timeout_s):
-                await self._none_live.wait()
-        return self._none_live.is_set()
-
-    def _refuse_if_shutting_down(self) -> None:
-        if self._shutting_down:
-            raise BackendUnavailable("the gateway is shutting down; retry on another replica")
+        return await self.sessions.wait_ended(timeout_s)
 
     async def Classify(
         self, request: pb.ClassifyRequest, context: grpc.aio.ServicerContext
     ) -> pb.ClassifyResponse:
-        self._refuse_if_shutting_down()
+        self.sessions.refuse_if_shutting_down()
         with self.unary.enter():
             result = await self.dataplane.classify(
                 request.model,
@@ -203,7 +249,7 @@ class AudioClassificationService(pb_grpc.AudioClassificationServicer):
     async def Embed(
         self, request: pb.EmbedRequest, context: grpc.aio.ServicerContext
     ) -> pb.EmbedResponse:
-        self._refuse_if_shutting_down()
+        self.sessions.refuse_if_shutting_down()
         with self.unary.enter():
             result = await self.dataplane.embed(
                 request.model,
@@ -224,16 +270,14 @@ class AudioClassificationService(pb_grpc.AudioClassificationServicer):
         request_iterator: AsyncIterable[pb.StreamClassifyRequest],
         context: grpc.aio.ServicerContext,
     ) -> AsyncIterator[pb.StreamClassifyResponse]:
-        progress = _Progress()
+        session = self.sessions.session(aiter(request_iterator), stream_request, stream_audio)
         try:
-            self._refuse_if_shutting_down()
-            with self.streams.enter():
-                async for reply in self._stream(request_iterator, progress):
-                    yield reply
+            async for event in session.events():
+                yield event_to_proto(event)
         except Exception:
             # Every failed stream tells the caller where to resume: the frames the gateway
             # received and the frames whose audio was fully classified.
-            received, consumed = progress.counts()
+            received, consumed = session.counts()
             context.set_trailing_metadata(
                 (
                     ("tritone-frames-received", str(received)),
@@ -241,69 +285,6 @@ class AudioClassificationService(pb_grpc.AudioClassificationServicer):
                 )
             )
             raise
-
-    async def _stream(
-        self,
-        request_iterator: AsyncIterable[pb.StreamClassifyRequest],
-        progress: _Progress,
-    ) -> AsyncIterator[pb.StreamClassifyResponse]:
-        limits = self.limits
-        deadline = time.monotonic() + limits.max_stream_s
-        requests = aiter(request_iterator)
-        # asyncio.timeout, never asyncio.wait_for: before Python 3.12 wait_for returns the
-        # result and swallows a cancellation that lands as the message arrives.
-        try:
-            async with asyncio.timeout(limits.config_timeout_s):
-                first = await anext(requests, None)
-        except TimeoutError:
-            raise limits.config_error() from None
-        if first is None or first.WhichOneof("request") != "config":
-            raise InvalidRequest("the first message of a stream must carry a StreamConfig")
-        config = first.config
-        fmt = pcm_format_from_proto(config.format)
-        stream = self.dataplane.open_stream(config.model, fmt, stream_options(config))
-        model = stream.spec.name
-        queue = ChunkQueue(max_bytes=limits.max_queued_bytes, max_items=limits.max_queued_chunks)
-        reader = asyncio.create_task(_read_audio(requests, queue, limits, deadline))
-        self._live.add(queue)
-        self._none_live.clear()
-        if self._shutting_down:
-            queue.stop()
-
-        def counts() -> tuple[int, int]:
-            # Audio still queued was received too, though never classified.
-            received = (stream.framer.bytes_received + queue.bytes) // fmt.frame_bytes
-            return received, stream.frames_consumed
-
-        progress.counts = counts
-        try:
-            queue_stage = self.metrics.stage_histogram("queue", model)
-            while True:
-                queued_at, item = await queue.get()
-                queue_stage.observe(time.perf_counter() - queued_at)
-                if item is STOPPED:
-                    reader.cancel()
-                    break
-                if item is END:
-                    break
-                if isinstance(item, BaseException):
-                    raise item
-                assert isinstance(item, bytes)
-                for event in await stream.feed(item):
-                    yield event_to_proto(event)
-            for event in await self.dataplane.finish_stream(stream):
-                yield event_to_proto(event)
-        finally:
-            self._live.discard(queue)
-            if not self._live:
-                self._none_live.set()
-            self.dataplane.close_stream(stream)
-            queue.stop()  # a reader waiting for room returns even if its cancel went astray
-            reader.cancel()
-            # asyncio.wait, not `await reader`: our own cancellation must not be swallowed.
-            await asyncio.wait({reader})
-            if not reader.cancelled():
-                reader.exception()  # retrieved, so asyncio does not log it
 
     async def ListModels(
         self, request: pb.ListModelsRequest, context: grpc.aio.ServicerContext
@@ -319,58 +300,3 @@ class AudioClassificationService(pb_grpc.AudioClassificationServicer):
         self, request: pb.GetModelRequest, context: grpc.aio.ServicerContext
     ) -> pb.ModelInfo:
         return model_info(self.dataplane.describe(request.name))
-
-
-class _Progress:
-    """Where a stream stands, for the trailing metadata of its error."""
-
-    def __init__(self) -> None:
-        self.counts: Callable[[], tuple[int, int]] = lambda: (0, 0)
-
-
-async def _read_audio(
-    requests: AsyncIterator[pb.StreamClassifyRequest],
-    queue: ChunkQueue,
-    limits: StreamLimits,
-    deadline: float,
-) -> None:
-    """Move audio from the wire to the bounded queue; a full queue holds the client back.
-
-    Waits for each message at most the idle limit (and never past the stream's deadline);
-    the wait while the queue is full does not count, it is not the client's doing. One
-    watchdog timer per stream enforces both (a timeout per message costs a task each).
-    """
-    task = asyncio.current_task()
-    assert task is not None
-    watchdog = StreamWatchdog(task, limits, deadline)
-    try:
-        with watchdog:
-            if time.monotonic() >= deadline:
-                raise limits.duration_error()
-            async for request in requests:
-                watchdog.last = time.monotonic()
-                if request.WhichOneof("request") != "audio":
-                    raise InvalidRequest("a stream carries one StreamConfig, in its first message")
-                audio = request.audio
-                if audio:
-                    size = len(audio)
-                    limits.check_chunk(size)
-                    if queue.has_room(size):
-                        queue.put_nowait(audio, size)
-                    else:
-                        watchdog.paused = True
-                        await queue.put(audio, size)
-                        watchdog.paused = False
-                        watchdog.last = time.monotonic()
-                    if queue.stopped:
-                        return  # the classifier is done (shutdown, failure): read no more
-    except asyncio.CancelledError:
-        if watchdog.error is None:
-            raise
-        task.uncancel()
-        queue.put_now(watchdog.error)
-        return
-    except Exception as exc:
-        queue.put_now(exc)
-        return
-    queue.put_now(END)
