@@ -47,6 +47,11 @@ class Settings:
     triton_resolve_s: float = 10.0
     """How often ``dns:///`` Triton URLs are resolved again: an added Triton gets requests
     within this (plus a 0.25 s health check), a removed one is drained."""
+    model_refresh_s: float = 30.0
+    """How often the model list is read again from every ready Triton (also at once when
+    the set of ready Tritons changes): a model loaded through another gateway, or by a
+    Triton's own repository, is listed within this. A model is listed only when every ready
+    Triton has it READY. 0: only when the ready Tritons change, at start and after LoadModel."""
     model_repository: Path = REPO_ROOT / "model_repository"
     default_model: str = "voice-activity"
     """Model of requests that name none: voice activity answers any speech usefully (measured
