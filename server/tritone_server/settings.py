@@ -65,7 +65,13 @@ class Settings:
     """On SIGTERM, how long the gateway keeps serving while NOT_SERVING reaches the load
     balancers, before it refuses new calls. drain_s + grace_s + Triton's stop fit in
     Kubernetes' default 30 s grace period."""
-    max_message_bytes: int = 64 * 1024 * 1024
+    max_message_bytes: int = 16 * 1024 * 1024
+    """Largest gRPC message in either direction; a larger one is refused by gRPC with
+    RESOURCE_EXHAUSTED before the gateway sees it. 16 MiB is 8.7 minutes of 16 kHz 16-bit
+    mono, WAV; longer audio goes through StreamClassify. gRPC holds a unary message whole
+    (about 3x its size at the peak, measured) before the handler runs, so callers with a
+    token can make a pod hold about connections x 3 x this (benchmarks/
+    unauthenticated_memory.py); callers without one nothing (auth refuses before reading)."""
     max_connection_age_s: float = 300.0
     """Callers' connections get GOAWAY after about this long (0: never), so clients with
     ``round_robin`` re-resolve and spread over gateways added since; calls in flight go on."""
