@@ -53,6 +53,7 @@ from tritone_server.settings import Settings, load_settings
 from tritone_server.triton.client import TritonBackend
 from tritone_server.triton.local import LocalTriton, TritonStartError
 from tritone_server.triton.resolver import Resolver
+from tritone_server.triton.tls import TritonTls
 
 log = logging.getLogger("tritone_server")
 
@@ -97,6 +98,11 @@ class Gateway:
         self.metrics_port: int | None = None
         self.auth = Authenticator.from_settings(settings)
         self.tls = ServerTls.from_settings(settings)
+        self._triton_tls = (
+            None
+            if settings.triton_tls_ca is None
+            else TritonTls.from_file(settings.triton_tls_ca, settings.triton_tls_server_name)
+        )
         self.triton_urls: tuple[str, ...] = settings.triton_urls
         self._stack = contextlib.AsyncExitStack()
         self._health = health.aio.HealthServicer()
@@ -295,6 +301,7 @@ class Gateway:
                     channels_per_endpoint=s.channels_per_endpoint,
                     resolver=self._resolver,
                     resolve_interval_s=s.triton_resolve_s,
+                    tls=self._triton_tls,
                 )
             )
             self.backend = backend

@@ -44,6 +44,12 @@ class Settings:
     """Existing Triton gRPC endpoints: ``host:port``, or ``dns:///name:port`` for every
     address the name resolves to (a headless Service), followed as the answer changes.
     Empty means: start a local Triton on model_repository."""
+    triton_tls_ca: Path | None = None
+    """PEM CA bundle: reach Triton over TLS (Triton's --grpc-use-ssl) and trust the
+    certificates it signed. None: plaintext."""
+    triton_tls_server_name: str = ""
+    """The name each Triton's certificate must carry, whatever address was dialled (pod IPs
+    found through a headless Service): e.g. tritone-triton-headless. Empty: the address."""
     triton_resolve_s: float = 10.0
     """How often ``dns:///`` Triton URLs are resolved again: an added Triton gets requests
     within this (plus a 0.25 s health check), a removed one is drained."""
@@ -111,7 +117,7 @@ class Settings:
 _ENV_PREFIX = "TRITONE_"
 _LIMIT_KEYS = ("max_duration_s", "decode_timeout_s")
 _OPTIONAL_PATHS = frozenset(
-    {"tls_cert", "tls_key", "tls_client_ca", "token_file", "admin_token_file"}
+    {"tls_cert", "tls_key", "tls_client_ca", "token_file", "admin_token_file", "triton_tls_ca"}
 )
 
 
@@ -219,4 +225,8 @@ def transport_problem(settings: Settings) -> str | None:
         return "--tls-cert and --tls-key go together: give both or neither"
     if settings.tls_client_ca is not None and settings.tls_cert is None:
         return "--tls-client-ca (mTLS) needs --tls-cert and --tls-key"
+    if settings.triton_tls_server_name and settings.triton_tls_ca is None:
+        return "--triton-tls-server-name needs --triton-tls-ca (TLS to Triton)"
+    if settings.triton_tls_ca is not None and not settings.triton_urls:
+        return "--triton-tls-ca needs --triton-url: the local Triton is reached over loopback"
     return None

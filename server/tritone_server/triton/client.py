@@ -18,14 +18,15 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import numpy.typing as npt
-import tritonclient.grpc.aio as triton_aio
 from tritonclient.grpc import InferInput, InferRequestedOutput
 from tritonclient.utils import InferenceServerException
 
 from tritone_server.errors import BackendFailed, BackendUnavailable, GatewayError, InvalidRequest
-from tritone_server.triton.endpoints import ClientFactory, Endpoint, EndpointSet, TritonClient
+from tritone_server.triton.endpoints import ClientFactory, Endpoint, EndpointSet
 from tritone_server.triton.model_listing import ModelListing, common_models, ready_models
 from tritone_server.triton.resolver import DnsResolver, Resolver, TritonTarget
+from tritone_server.triton.tls import TritonTls
+from tritone_server.triton.tls import client_factory as triton_client_factory
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +37,7 @@ LISTING_TIMEOUT_S = 5.0
 RESOLVE_TIMEOUT_S = 5.0
 """A name not resolved within this keeps its last answer until the next round."""
 _UNAVAILABLE = {"StatusCode.UNAVAILABLE", "StatusCode.DEADLINE_EXCEEDED"}
-_CHANNEL_ARGS = [
+_CHANNEL_ARGS: list[tuple[str, object]] = [
     ("grpc.max_send_message_length", 256 * 1024 * 1024),
     ("grpc.max_receive_message_length", 256 * 1024 * 1024),
     ("grpc.keepalive_time_ms", 30_000),
@@ -66,11 +67,6 @@ def _map_error(exc: InferenceServerException, model: str, url: str) -> GatewayEr
     return BackendFailed(f"Triton failed on model {model!r}: {message}")
 
 
-def _triton_client(address: str) -> TritonClient:
-    client: TritonClient = triton_aio.InferenceServerClient(address, channel_args=_CHANNEL_ARGS)
-    return client
-
-
 class TritonBackend:
     """A pool of gRPC channels to Triton endpoints; use as an async context manager (which
     resolves ``dns:///`` targets, and keeps resolving them until it exits)."""
@@ -83,13 +79,15 @@ class TritonBackend:
         resolver: Resolver | None = None,
         resolve_interval_s: float = 10.0,
         client_factory: ClientFactory | None = None,
+        tls: TritonTls | None = None,
     ) -> None:
         if not urls:
             raise ValueError("at least one Triton URL is needed")
         self._targets = [TritonTarget.parse(u) for u in urls]
         self._resolver: Resolver = resolver or DnsResolver()
         self._resolve_interval_s = resolve_interval_s
-        self._endpoints = EndpointSet(client_factory or _triton_client, channels_per_endpoint)
+        factory = client_factory or triton_client_factory(list(_CHANNEL_ARGS), tls)
+        self._endpoints = EndpointSet(factory, channels_per_endpoint)
         # each target's latest answer; a fixed target is its own answer
         self._answers: dict[str, list[str]] = {
             t.url: [t.url] for t in self._targets if not t.discovered
