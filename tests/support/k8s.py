@@ -15,7 +15,13 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 K8S = REPO / "deploy" / "k8s"
-OVERLAYS = ("base", "overlays/gpu", "overlays/cpu", "overlays/gpu-monitored")
+OVERLAYS = (
+    "base",
+    "overlays/gpu",
+    "overlays/cpu",
+    "overlays/gpu-monitored",
+    "overlays/gpu-triton-tls",
+)
 
 Manifest = dict[str, Any]
 
