@@ -236,6 +236,14 @@ def _status_code(grpc_code: Any) -> StatusCode:
     return StatusCode.UNKNOWN
 
 
+TOO_LARGE_HINT = (
+    "the audio is larger than one message may be (the gateway's --max-message-bytes, 16 MiB "
+    "by default); send long audio with stream_classify, which sends it in chunks"
+)
+"""Added to gRPC's own sentence when a message was over a size limit (gRPC itself, on
+either side, refuses it; the gateway never sees it, so it cannot say so itself)."""
+
+
 def from_grpc_error(exc: grpc.aio.AioRpcError | grpc.RpcError) -> TritoneError:
     """Map a gRPC error (async or sync API) to the matching `TritoneError`.
 
@@ -247,6 +255,8 @@ def from_grpc_error(exc: grpc.aio.AioRpcError | grpc.RpcError) -> TritoneError:
     details = details_fn() if callable(details_fn) else None
     if not details:
         details = f"the call failed with {code.name}"
+    if code is StatusCode.RESOURCE_EXHAUSTED and "message larger than max" in details:
+        details = f"{details}: {TOO_LARGE_HINT}"
     trailing_fn = getattr(exc, "trailing_metadata", None)
     trailing = trailing_fn() if callable(trailing_fn) else None
     return error_for_status(code, str(details), trailing)

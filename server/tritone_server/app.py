@@ -53,6 +53,7 @@ from tritone_server.settings import Settings, load_settings
 from tritone_server.triton.client import TritonBackend
 from tritone_server.triton.local import LocalTriton, TritonStartError
 from tritone_server.triton.resolver import Resolver
+from tritone_server.triton.tls import TritonTls
 
 log = logging.getLogger("tritone_server")
 
@@ -69,6 +70,8 @@ MONITOR_FAILURES = 2
 """Failed checks in a row that turn health NOT_SERVING: a dead Triton refuses at once (two
 checks take about 0.3 s), while one slow answer from a Triton busy on 2 cores does not make
 health flap."""
+MODEL_REFRESH_TIMEOUT_S = 10.0
+"""A model-list refresh that takes longer is given up (the last list stays) until the next."""
 RESTART_BACKOFF_S = (0.5, 30.0)
 """First and longest wait before restarting a local Triton that died; doubles per failure."""
 RESTART_STABLE_S = 60.0
@@ -95,6 +98,11 @@ class Gateway:
         self.metrics_port: int | None = None
         self.auth = Authenticator.from_settings(settings)
         self.tls = ServerTls.from_settings(settings)
+        self._triton_tls = (
+            None
+            if settings.triton_tls_ca is None
+            else TritonTls.from_file(settings.triton_tls_ca, settings.triton_tls_server_name)
+        )
         self.triton_urls: tuple[str, ...] = settings.triton_urls
         self._stack = contextlib.AsyncExitStack()
         self._health = health.aio.HealthServicer()
@@ -108,6 +116,9 @@ class Gateway:
         self._stopping = False
         self._failed_checks = 0
         self._endpoint_labels: set[str] = set()
+        self._ready_endpoints: frozenset[str] = frozenset()
+        self._models_stale = asyncio.Event()
+        """Set when the ready Tritons changed: the model list is read again at once."""
 
     async def __aenter__(self) -> Gateway:
         try:
@@ -290,6 +301,7 @@ class Gateway:
                     channels_per_endpoint=s.channels_per_endpoint,
                     resolver=self._resolver,
                     resolve_interval_s=s.triton_resolve_s,
+                    tls=self._triton_tls,
                 )
             )
             self.backend = backend
@@ -298,6 +310,8 @@ class Gateway:
                     self._supervise(self.local_triton), name="triton-supervisor"
                 )
                 stack.push_async_callback(_cancel_and_wait, supervisor)
+            refresher = asyncio.create_task(self._keep_models_fresh(), name="model-refresh")
+            stack.push_async_callback(_cancel_and_wait, refresher)
             while True:
                 await self._check_triton(backend, urls)
                 await asyncio.sleep(MONITOR_INTERVAL_S)
@@ -313,6 +327,10 @@ class Gateway:
             for gone in self._endpoint_labels - states.keys():  # drained: no stale series
                 self.metrics.triton_up.remove(gone)
             self._endpoint_labels = set(states)
+            ready_now = frozenset(url for url, up in states.items() if up)
+            if ready_now != self._ready_endpoints:
+                self._ready_endpoints = ready_now
+                self._models_stale.set()  # a Triton joined or left: compare the lists again
             if any(states.values()):
                 if not serving:
                     specs = await self.catalogue.reload(backend)
@@ -324,6 +342,36 @@ class Gateway:
         if healthy != serving:
             await self._set_health(healthy)
             log.info("event=health serving=%s triton=%s", healthy, ",".join(urls))
+
+    async def _keep_models_fresh(self) -> None:
+        """Read the model list again every ``model_refresh_s``, and at once when the ready
+        Tritons change, so this gateway lists a model loaded through another one and never
+        one that a ready Triton lacks. Only while serving: becoming ready reads it anyway."""
+        period = self.settings.model_refresh_s
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(period if period > 0 else None):
+                    await self._models_stale.wait()
+            self._models_stale.clear()
+            if not self.ready.is_set():
+                continue
+            before = {m.name for m in self.catalogue.all()}
+            try:
+                async with asyncio.timeout(MODEL_REFRESH_TIMEOUT_S):
+                    specs = await self.dataplane.refresh_models()
+            except (BackendUnavailable, TimeoutError) as exc:
+                log.warning("event=model_refresh_failed error=%r", str(exc))
+                continue
+            except Exception:  # a bug must not end the refreshes for the life of the process
+                log.exception("event=model_refresh_error")
+                continue
+            after = {m.name for m in specs}
+            if after != before:
+                log.info(
+                    "event=models_changed added=%s removed=%s",
+                    ",".join(sorted(after - before)),
+                    ",".join(sorted(before - after)),
+                )
 
     async def _supervise(self, local: LocalTriton) -> None:
         """Restart the local Triton whenever it exits, with backoff, logged and counted."""

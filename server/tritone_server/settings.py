@@ -44,9 +44,20 @@ class Settings:
     """Existing Triton gRPC endpoints: ``host:port``, or ``dns:///name:port`` for every
     address the name resolves to (a headless Service), followed as the answer changes.
     Empty means: start a local Triton on model_repository."""
+    triton_tls_ca: Path | None = None
+    """PEM CA bundle: reach Triton over TLS (Triton's --grpc-use-ssl) and trust the
+    certificates it signed. None: plaintext."""
+    triton_tls_server_name: str = ""
+    """The name each Triton's certificate must carry, whatever address was dialled (pod IPs
+    found through a headless Service): e.g. tritone-triton-headless. Empty: the address."""
     triton_resolve_s: float = 10.0
     """How often ``dns:///`` Triton URLs are resolved again: an added Triton gets requests
     within this (plus a 0.25 s health check), a removed one is drained."""
+    model_refresh_s: float = 30.0
+    """How often the model list is read again from every ready Triton (also at once when
+    the set of ready Tritons changes): a model loaded through another gateway, or by a
+    Triton's own repository, is listed within this. A model is listed only when every ready
+    Triton has it READY. 0: only when the ready Tritons change, at start and after LoadModel."""
     model_repository: Path = REPO_ROOT / "model_repository"
     default_model: str = "voice-activity"
     """Model of requests that name none: voice activity answers any speech usefully (measured
@@ -60,7 +71,13 @@ class Settings:
     """On SIGTERM, how long the gateway keeps serving while NOT_SERVING reaches the load
     balancers, before it refuses new calls. drain_s + grace_s + Triton's stop fit in
     Kubernetes' default 30 s grace period."""
-    max_message_bytes: int = 64 * 1024 * 1024
+    max_message_bytes: int = 16 * 1024 * 1024
+    """Largest gRPC message in either direction; a larger one is refused by gRPC with
+    RESOURCE_EXHAUSTED before the gateway sees it. 16 MiB is 8.7 minutes of 16 kHz 16-bit
+    mono, WAV; longer audio goes through StreamClassify. gRPC holds a unary message whole
+    (about 3x its size at the peak, measured) before the handler runs, so callers with a
+    token can make a pod hold about connections x 3 x this (benchmarks/
+    unauthenticated_memory.py); callers without one nothing (auth refuses before reading)."""
     max_connection_age_s: float = 300.0
     """Callers' connections get GOAWAY after about this long (0: never), so clients with
     ``round_robin`` re-resolve and spread over gateways added since; calls in flight go on."""
@@ -100,7 +117,7 @@ class Settings:
 _ENV_PREFIX = "TRITONE_"
 _LIMIT_KEYS = ("max_duration_s", "decode_timeout_s")
 _OPTIONAL_PATHS = frozenset(
-    {"tls_cert", "tls_key", "tls_client_ca", "token_file", "admin_token_file"}
+    {"tls_cert", "tls_key", "tls_client_ca", "token_file", "admin_token_file", "triton_tls_ca"}
 )
 
 
@@ -208,4 +225,8 @@ def transport_problem(settings: Settings) -> str | None:
         return "--tls-cert and --tls-key go together: give both or neither"
     if settings.tls_client_ca is not None and settings.tls_cert is None:
         return "--tls-client-ca (mTLS) needs --tls-cert and --tls-key"
+    if settings.triton_tls_server_name and settings.triton_tls_ca is None:
+        return "--triton-tls-server-name needs --triton-tls-ca (TLS to Triton)"
+    if settings.triton_tls_ca is not None and not settings.triton_urls:
+        return "--triton-tls-ca needs --triton-url: the local Triton is reached over loopback"
     return None

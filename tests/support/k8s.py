@@ -15,7 +15,13 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 K8S = REPO / "deploy" / "k8s"
-OVERLAYS = ("base", "overlays/gpu", "overlays/cpu", "overlays/gpu-monitored")
+OVERLAYS = (
+    "base",
+    "overlays/gpu",
+    "overlays/cpu",
+    "overlays/gpu-monitored",
+    "overlays/gpu-triton-tls",
+)
 
 Manifest = dict[str, Any]
 
@@ -68,3 +74,23 @@ def containers(pod_spec: dict[str, Any]) -> list[dict[str, Any]]:
 
 def workloads(manifests: list[Manifest]) -> list[Manifest]:
     return [doc for doc in manifests if doc["kind"] in {"Deployment", "StatefulSet", "DaemonSet"}]
+
+
+_QUANTITY_UNITS = {"Ki": 1024, "Mi": 1024**2, "Gi": 1024**3, "Ti": 1024**4, "": 1}
+
+
+def memory_bytes(quantity: str) -> int:
+    """A Kubernetes memory quantity in binary units ("2Gi", "512Mi", or bytes) as bytes."""
+    number = quantity.rstrip("KMGTi")
+    unit = quantity[len(number) :]
+    if unit not in _QUANTITY_UNITS:
+        raise ValueError(f"memory quantity {quantity!r}: use Ki, Mi, Gi, Ti or bytes")
+    return int(float(number) * _QUANTITY_UNITS[unit])
+
+
+def gateway_memory_limit(overlay: str = "overlays/gpu") -> int:
+    """The memory limit of the gateway container in the rendered ``overlay``, in bytes."""
+    deployment = find(render(overlay), "Deployment", "tritone-gateway")
+    pod = deployment["spec"]["template"]["spec"]
+    gateway = next(c for c in pod["containers"] if c["name"] == "gateway")
+    return memory_bytes(str(gateway["resources"]["limits"]["memory"]))

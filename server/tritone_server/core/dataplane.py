@@ -186,6 +186,12 @@ class DataPlane:
             await self.catalogue.reload(self.inference.backend)
         return self.catalogue.lookup(name)
 
+    async def refresh_models(self) -> list[ModelSpec]:
+        """Read the model list again from Triton (in turn with LoadModel); the last list
+        stays if Triton does not answer (the error is raised)."""
+        async with self._loading:
+            return await self.catalogue.reload(self.inference.backend)
+
     def open_stream(self, model: str, fmt: PcmFormat, options: StreamOptions) -> LiveStream:
         """A live stream, counted in the open-streams gauge until `close_stream`."""
         spec = self.model(model)

@@ -8,8 +8,9 @@ change (checked at most once a second) or on SIGHUP.
 Decisions:
 
 - The check runs on headers only: the gRPC interceptor answers before the request message is
-  parsed (the refusing handler has no deserializer) and the HTTP middleware before the body
-  is read, so an unauthenticated caller costs no decoding.
+  even read (the refusing handler reads no request, see `_refusing_handler`) and the HTTP
+  middleware before the body is read, so an unauthenticated caller costs no decoding and
+  no memory for its message.
 - A token is compared with every configured token by ``hmac.compare_digest`` and no early
   exit, so timing tells nothing about which bytes matched. Tokens never appear in a log line
   or an error sentence.
@@ -186,23 +187,27 @@ def _metadata_value(metadata: Iterable[Any] | None, key: str) -> str | None:
 def _refusing_handler(
     handler: grpc.RpcMethodHandler, code: grpc.StatusCode, details: str
 ) -> grpc.RpcMethodHandler:
-    """A handler of the same kind that aborts without parsing the request."""
+    """A handler that aborts before reading the request at all.
 
-    async def unary_request(request: Any, context: grpc.aio.ServicerContext) -> Any:
+    It is always a request-streaming one, whatever the method: gRPC reads a unary method's
+    whole message (up to ``max_message_bytes``) before calling its handler, so a refusal of
+    the same kind would still hold every byte a caller without a token sent (measured: a
+    64 MiB Classify raised the gateway's peak RSS by 192 MiB). A streaming handler is called
+    as the call starts; it answers and gRPC resets the stream, so the caller's body stops
+    at HTTP/2 flow control (benchmarks/unauthenticated_memory.py).
+    """
+
+    async def unary_response(requests: Any, context: grpc.aio.ServicerContext) -> Any:
         await context.abort(code, details)
 
-    async def streamed_request(requests: Any, context: grpc.aio.ServicerContext) -> Any:
+    async def streamed_response(requests: Any, context: grpc.aio.ServicerContext) -> Any:
         await context.abort(code, details)
         yield None  # never reached: makes this an async generator, as the wrappers expect
 
     serializer = handler.response_serializer
-    if handler.unary_unary is not None:
-        return grpc.unary_unary_rpc_method_handler(unary_request, None, serializer)
-    if handler.unary_stream is not None:
-        return grpc.unary_stream_rpc_method_handler(streamed_request, None, serializer)
-    if handler.stream_unary is not None:
-        return grpc.stream_unary_rpc_method_handler(unary_request, None, serializer)
-    return grpc.stream_stream_rpc_method_handler(streamed_request, None, serializer)
+    if handler.unary_unary is not None or handler.stream_unary is not None:
+        return grpc.stream_unary_rpc_method_handler(unary_response, None, serializer)
+    return grpc.stream_stream_rpc_method_handler(streamed_response, None, serializer)
 
 
 class AuthInterceptor(grpc.aio.ServerInterceptor):

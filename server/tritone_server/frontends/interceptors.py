@@ -52,7 +52,18 @@ def _wrap(handler: grpc.RpcMethodHandler, method: str, around: Around) -> grpc.R
         return grpc.stream_stream_rpc_method_handler(
             streaming, handler.request_deserializer, handler.response_serializer
         )
-    return handler  # unary-stream / stream-unary: none in our service
+    if handler.stream_unary is not None:  # the auth refusal of a unary method (auth.py)
+        inner_su, su_arounds = _unwrapped(handler.stream_unary, around)
+
+        async def stream_unary(requests: Any, context: grpc.aio.ServicerContext) -> Any:
+            async with _nested(su_arounds, method, context):
+                return await inner_su(requests, context)
+
+        _mark(stream_unary, inner_su, su_arounds)
+        return grpc.stream_unary_rpc_method_handler(
+            stream_unary, handler.request_deserializer, handler.response_serializer
+        )
+    return handler  # unary-stream: none in our service
 
 
 @contextlib.asynccontextmanager

@@ -15,26 +15,29 @@ import asyncio
 import itertools
 import logging
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import tritonclient.grpc.aio as triton_aio
 from tritonclient.grpc import InferInput, InferRequestedOutput
 from tritonclient.utils import InferenceServerException
 
 from tritone_server.errors import BackendFailed, BackendUnavailable, GatewayError, InvalidRequest
-from tritone_server.triton.endpoints import ClientFactory, Endpoint, EndpointSet, TritonClient
+from tritone_server.triton.endpoints import ClientFactory, Endpoint, EndpointSet
+from tritone_server.triton.model_listing import ModelListing, common_models, ready_models
 from tritone_server.triton.resolver import DnsResolver, Resolver, TritonTarget
+from tritone_server.triton.tls import TritonTls
+from tritone_server.triton.tls import client_factory as triton_client_factory
 
 log = logging.getLogger(__name__)
 
 BENCH_S = 2.0
 """How long an endpoint that answered UNAVAILABLE is tried only after every other one."""
+LISTING_TIMEOUT_S = 5.0
+"""How long one Triton may take to answer each question of a model listing."""
 RESOLVE_TIMEOUT_S = 5.0
 """A name not resolved within this keeps its last answer until the next round."""
 _UNAVAILABLE = {"StatusCode.UNAVAILABLE", "StatusCode.DEADLINE_EXCEEDED"}
-_CHANNEL_ARGS = [
+_CHANNEL_ARGS: list[tuple[str, object]] = [
     ("grpc.max_send_message_length", 256 * 1024 * 1024),
     ("grpc.max_receive_message_length", 256 * 1024 * 1024),
     ("grpc.keepalive_time_ms", 30_000),
@@ -47,21 +50,21 @@ _CHANNEL_ARGS = [
 ]
 
 
+def _model_missing(exc: InferenceServerException) -> bool:
+    message = exc.message() or str(exc)
+    return str(exc.status() or "") == "StatusCode.NOT_FOUND" or "unknown model" in message.lower()
+
+
 def _map_error(exc: InferenceServerException, model: str, url: str) -> GatewayError:
     status = str(exc.status() or "")
     message = exc.message() or str(exc)
     if status in _UNAVAILABLE:
         return BackendUnavailable(f"Triton at {url} is unavailable: {message}")
-    if status == "StatusCode.NOT_FOUND" or "unknown model" in message.lower():
+    if _model_missing(exc):
         return BackendUnavailable(f"model {model!r} is not loaded in Triton at {url}")
     if status == "StatusCode.INVALID_ARGUMENT":
         return InvalidRequest(f"Triton rejected the request for model {model!r}: {message}")
     return BackendFailed(f"Triton failed on model {model!r}: {message}")
-
-
-def _triton_client(address: str) -> TritonClient:
-    client: TritonClient = triton_aio.InferenceServerClient(address, channel_args=_CHANNEL_ARGS)
-    return client
 
 
 class TritonBackend:
@@ -76,13 +79,15 @@ class TritonBackend:
         resolver: Resolver | None = None,
         resolve_interval_s: float = 10.0,
         client_factory: ClientFactory | None = None,
+        tls: TritonTls | None = None,
     ) -> None:
         if not urls:
             raise ValueError("at least one Triton URL is needed")
         self._targets = [TritonTarget.parse(u) for u in urls]
         self._resolver: Resolver = resolver or DnsResolver()
         self._resolve_interval_s = resolve_interval_s
-        self._endpoints = EndpointSet(client_factory or _triton_client, channels_per_endpoint)
+        factory = client_factory or triton_client_factory(list(_CHANNEL_ARGS), tls)
+        self._endpoints = EndpointSet(factory, channels_per_endpoint)
         # each target's latest answer; a fixed target is its own answer
         self._answers: dict[str, list[str]] = {
             t.url: [t.url] for t in self._targets if not t.discovered
@@ -186,25 +191,49 @@ class TritonBackend:
                 mapped = _map_error(exc, model, endpoint.address)
                 if not isinstance(mapped, BackendUnavailable):
                     raise mapped from exc
-                endpoint.bench(BENCH_S)
-                log.warning("event=triton_unavailable url=%s model=%s", endpoint.address, model)
+                if _model_missing(exc):
+                    # this Triton lacks the model (it joined since the catalogue was read):
+                    # try another, and keep sending it the models it has
+                    log.warning(
+                        "event=triton_model_missing url=%s model=%s", endpoint.address, model
+                    )
+                else:
+                    endpoint.bench(BENCH_S)
+                    log.warning("event=triton_unavailable url=%s model=%s", endpoint.address, model)
                 last = mapped
                 continue
             return {name: np.asarray(result.as_numpy(name)) for name in outputs}
         raise last
 
-    async def model_configs(self) -> list[tuple[dict[str, Any], str, bool]]:
-        last: Exception | None = None
-        for endpoint in self._endpoints.order():
+    async def model_configs(self) -> ModelListing:
+        """The models READY on every live endpoint that answers (`model_listing.
+        common_models`), asked of all of them at once. Readiness does not excuse one: a
+        Triton that missed a health check while busy still has to hold the model. One that
+        does not answer within ``LISTING_TIMEOUT_S`` is benched and left out of the
+        comparison (it takes requests only when no other can); BackendUnavailable when none
+        answers."""
+        endpoints = self._endpoints.live
+        if not endpoints:
+            raise self._none_known()
+
+        async def listing(endpoint: Endpoint) -> ModelListing | InferenceServerException:
             try:
                 with endpoint.in_use() as client:
-                    return await _ready_models(client)
+                    return await ready_models(client, LISTING_TIMEOUT_S)
             except InferenceServerException as exc:
-                last = exc
                 endpoint.bench(BENCH_S)
-        if last is None:
-            raise self._none_known()
-        raise BackendUnavailable(f"no Triton endpoint answered: {last}")
+                log.warning("event=triton_listing_failed url=%s error=%r", endpoint.address, exc)
+                return exc
+
+        answers = await asyncio.gather(*(listing(e) for e in endpoints))
+        listings = [
+            (e.address, a)
+            for e, a in zip(endpoints, answers, strict=True)
+            if not isinstance(a, InferenceServerException)
+        ]
+        if not listings:
+            raise BackendUnavailable(f"no Triton endpoint answered: {answers[-1]}")
+        return common_models(listings)
 
     async def load_model(self, name: str) -> None:
         """Load or reload a model on every live endpoint (Triton in explicit model control)."""
@@ -249,18 +278,6 @@ class TritonBackend:
 
     async def is_ready(self) -> bool:
         return any((await self.endpoint_health()).values())
-
-
-async def _ready_models(client: TritonClient) -> list[tuple[dict[str, Any], str, bool]]:
-    """(config, version, ready) of each model READY in one Triton."""
-    index = await client.get_model_repository_index(as_json=True)
-    found: list[tuple[dict[str, Any], str, bool]] = []
-    for entry in index.get("models", []):
-        if entry.get("state") != "READY":
-            continue
-        config = await client.get_model_config(entry["name"], as_json=True)
-        found.append((config["config"], str(entry.get("version", "1")), True))
-    return found
 
 
 async def _close(endpoints: Sequence[Endpoint]) -> None:

@@ -53,6 +53,7 @@ from tritone_server.triton.derived_repository import derive_python_backend_repos
 __all__ = [
     "LocalTriton",
     "LocalTritonEndpoints",
+    "LocalTritonTls",
     "TritonInstall",
     "TritonStartError",
     "find_tritonserver",
@@ -91,6 +92,18 @@ class TritonInstall:
     """The wheel's `backends/python` (libtriton_python.so, triton_python_backend_utils.py)."""
     stub: Path
     """`triton_python_backend_stub` built for this interpreter's Python version."""
+
+
+@dataclass(frozen=True, slots=True)
+class LocalTritonTls:
+    """TLS on the local Triton's gRPC port (``--grpc-use-ssl``)."""
+
+    cert: Path
+    """PEM certificate chain Triton presents."""
+    key: Path
+    """PEM private key of ``cert``."""
+    ca: Path
+    """PEM CA bundle that signed ``cert`` (the readiness checks trust it)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,6 +252,7 @@ class LocalTriton:
         use_gpu: keep GPU instance groups; None: when torch sees a CUDA device (asked in
             a child process, so the gateway never imports torch).
         install: the Triton to run; None: `find_tritonserver()`.
+        grpc_tls: serve gRPC over TLS with this certificate; None: plaintext.
     """
 
     def __init__(
@@ -251,8 +265,10 @@ class LocalTriton:
         model_control_explicit: bool = False,
         use_gpu: bool | None = None,
         install: TritonInstall | None = None,
+        grpc_tls: LocalTritonTls | None = None,
     ) -> None:
         self._source = Path(model_repository)
+        self._grpc_tls = grpc_tls
         self._work_dir = work_dir
         self._startup_timeout_s = startup_timeout_s
         self._log_verbose = log_verbose
@@ -448,6 +464,12 @@ class LocalTriton:
         ]
         if self._explicit:
             command += ["--model-control-mode=explicit", "--load-model=*"]
+        if self._grpc_tls is not None:
+            command += [
+                "--grpc-use-ssl=true",
+                f"--grpc-server-cert={self._grpc_tls.cert}",
+                f"--grpc-server-key={self._grpc_tls.key}",
+            ]
         return command
 
     def _environment(self, install: TritonInstall) -> dict[str, str]:
@@ -513,7 +535,12 @@ class LocalTriton:
         process = self._process
         assert process is not None
         loop = asyncio.get_running_loop()
-        client = InferenceServerClient(f"127.0.0.1:{grpc_port}")
+        tls = self._grpc_tls
+        client = InferenceServerClient(
+            f"127.0.0.1:{grpc_port}",
+            ssl=tls is not None,
+            root_certificates=None if tls is None else str(tls.ca),
+        )
         try:
             while True:
                 if process.returncode is not None:

@@ -451,3 +451,33 @@ def test_monitoring_is_optional_and_scales_on_queue_time_and_streams() -> None:
     assert {m["type"] for m in gateway_hpa["metrics"]} == {"Resource", "Pods"}, "CPU stays"
     for rule in served.values():
         assert rule["resources"]["overrides"]["pod"] == {"resource": "pod"}
+
+
+def test_tls_to_triton_is_optional_and_both_ends_share_one_secret() -> None:
+    assert gateway_settings(render("overlays/gpu")).triton_tls_ca is None
+    manifests = render("overlays/gpu-triton-tls")
+    settings = gateway_settings(manifests)
+    assert settings.triton_tls_ca is not None
+    # the gateways dial pod IPs: the name checked is the headless Service's
+    assert settings.triton_tls_server_name == TRITON_HEADLESS
+    assert any(TritonTarget.parse(u).host == TRITON_HEADLESS for u in settings.triton_urls)
+
+    def secret_behind(doc: Manifest, name: str, path: Path) -> str:
+        volumes = {v["name"]: v for v in pod_spec(doc)["volumes"]}
+        (mount,) = [
+            m for m in container(doc, name)["volumeMounts"] if path.parent == Path(m["mountPath"])
+        ]
+        secret: str = volumes[mount["name"]]["secret"]["secretName"]
+        return secret
+
+    gateway_doc = find(manifests, "Deployment", GATEWAY)
+    triton_doc = find(manifests, "Deployment", TRITON)
+    args = container(triton_doc, "triton")["args"]
+    assert "--grpc-use-ssl=true" in args
+    files = {a.split("=", 1)[0]: Path(a.split("=", 1)[1]) for a in args if "=" in a}
+    secrets = {
+        secret_behind(triton_doc, "triton", files["--grpc-server-cert"]),
+        secret_behind(triton_doc, "triton", files["--grpc-server-key"]),
+        secret_behind(gateway_doc, "gateway", settings.triton_tls_ca),
+    }
+    assert secrets == {"tritone-triton-tls"}

@@ -135,3 +135,18 @@ def test_misuse_family_is_separate() -> None:
     assert issubclass(tritone.ClientClosedError, tritone.UsageError)
     assert not issubclass(tritone.StreamStateError, tritone.TritoneError)
     assert tritone.CallCancelledError.__name__ != "CancelledError"
+
+
+class _TooLarge(grpc.RpcError):  # type: ignore[misc]
+    def code(self) -> grpc.StatusCode:
+        return grpc.StatusCode.RESOURCE_EXHAUSTED
+
+    def details(self) -> str:
+        return "Received message larger than max (20971552 vs. 16777216)"
+
+
+def test_a_message_over_the_size_limit_says_to_stream() -> None:
+    error = from_grpc_error(_TooLarge())
+    assert isinstance(error, tritone.ResourceExhaustedError)
+    assert error.details.startswith("Received message larger than max (20971552 vs. 16777216)")
+    assert "stream_classify" in error.details and "--max-message-bytes" in error.details

@@ -24,6 +24,7 @@ from tritone_server.frontends.auth import (
     read_tokens,
 )
 from tritone_server.frontends.http import METRICS_KEY, errors_and_metrics
+from tritone_server.frontends.interceptors import AccessLogInterceptor
 from tritone_server.frontends.status import grpc_code
 from tritone_server.metrics import Metrics
 
@@ -240,3 +241,23 @@ async def test_http_refuses_with_401_json_before_reading_the_body(
         assert bodies_read == [b"audio"]
     finally:
         await runner.cleanup()
+
+
+async def test_refused_unary_calls_are_logged_by_the_outer_interceptors(
+    token_files: tuple[Path, Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The refusal of a unary method is a request-streaming handler (it reads nothing): the
+    interceptors outside auth still wrap it, so the refusal is logged with its code."""
+    server = grpc.aio.server(
+        interceptors=[AccessLogInterceptor(), AuthInterceptor(Authenticator(*token_files))]
+    )
+    pb_grpc.add_AudioClassificationServicer_to_server(_Recorder(), server)  # type: ignore[no-untyped-call]
+    port = server.add_insecure_port("127.0.0.1:0")
+    caplog.set_level(logging.INFO)
+    await server.start()
+    try:
+        code = await _raw_call(f"127.0.0.1:{port}", CLASSIFY, bytes(1 << 20), None)
+    finally:
+        await server.stop(0)
+    assert code is grpc.StatusCode.UNAUTHENTICATED
+    assert f"method={CLASSIFY}" in caplog.text and "code=UNAUTHENTICATED" in caplog.text

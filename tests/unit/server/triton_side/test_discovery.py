@@ -101,10 +101,14 @@ class FakeClient:
         self._refuse_if_dead()
         return True
 
-    async def get_model_repository_index(self, as_json: bool = False) -> Any:
+    async def get_model_repository_index(
+        self, as_json: bool = False, client_timeout: float | None = None
+    ) -> Any:
         return {"models": []}
 
-    async def get_model_config(self, model_name: str, as_json: bool = False) -> Any:
+    async def get_model_config(
+        self, model_name: str, as_json: bool = False, client_timeout: float | None = None
+    ) -> Any:
         raise AssertionError("not used")
 
     async def load_model(self, model_name: str) -> None:
