@@ -557,7 +557,15 @@ def _fig(r: dict[str, Any]) -> str:
     return f"{r['rate'] * 100:.1f} % ({r['k']}/{r['n']}; 95 % CI {lo * 100:.1f}-{hi * 100:.1f})"
 
 
-def section(results: Path = RESULTS) -> str:
+MLTK_OWN = (
+    "mltk's own evaluation on its Speech Commands test split, through its own preprocessed "
+    "features (`eval/h5/summary.txt`, `eval/tflite/summary.txt` in the zip): 93.9 % (float), "
+    "93.8 % (int8). The model classifies one word per one-second clip; it was not trained on "
+    "words inside running speech."
+)
+
+
+def section(results: Path = RESULTS, extra: str = "") -> str:
     """The cards' section on what the keyword spotters do well and what they do not: every
     figure read from compare_evaluation.json (choices from compare_validation.json)."""
     ev = json.loads((results / "compare_evaluation.json").read_text())["result"]
@@ -603,6 +611,8 @@ def section(results: Path = RESULTS) -> str:
     )
     lines.append("")
     lines += table(ev["candidates"])
+    if extra:
+        lines += ["", extra]
     return "\n".join(lines) + "\n"
 
 
@@ -631,8 +641,8 @@ def main() -> None:
     parser.add_argument("--per-word", type=int, default=5)
     args = parser.parse_args()
     if args.card:
-        new = section()
-        for path in CARDS.values():
+        for name, path in CARDS.items():
+            new = section(extra=MLTK_OWN if name == "speech-commands-dscnn" else "")
             path.write_text(replace_section(path.read_text(), new))
         return
     if args.split is None:

@@ -11,6 +11,17 @@ __all__ = ["card"]
 
 
 def card(results: dict[str, Any]) -> str:
+    """The card; its section on what the model does well comes from compare.py's evaluation
+    results once they exist."""
+    from recipes.speech_commands import compare
+
+    text = _card(results)
+    if (compare.RESULTS / "compare_evaluation.json").is_file():
+        text = compare.replace_section(text, compare.section(extra=compare.MLTK_OWN))
+    return text
+
+
+def _card(results: dict[str, Any]) -> str:
     s = KWS_FRONTEND
     fe = results["frontend_served_settings_16320"]
     fe_all = results["frontend_all_stages_16320"]
