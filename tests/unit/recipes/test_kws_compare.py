@@ -84,3 +84,25 @@ def test_conditions() -> None:
     assert np.isclose(np.abs(compare.condition_audio(x, "loud")).max(), 0.99)
     assert np.isclose(np.abs(compare.condition_audio(x, "quiet")).max(), 0.1 * 10 ** (-1.5))
     assert compare.condition_audio(x, "telephone").shape[0] == pytest.approx(16_000, abs=2)
+
+
+def test_the_cards_quote_the_comparison_files() -> None:
+    import json
+
+    from recipes.speech_commands.dscnn.card import card
+
+    for name, path in compare.CARDS.items():
+        extra = compare.MLTK_OWN if name == "speech-commands-dscnn" else ""
+        assert compare.section(extra=extra) in path.read_text()
+    parity = json.loads((compare.RESULTS / "dscnn_parity.json").read_text())
+    assert card(parity) == compare.CARDS["speech-commands-dscnn"].read_text()
+
+
+def test_a_section_is_replaced_not_repeated() -> None:
+    card = "# m\n\n## What it does well and what it does not\n\nold\n\n## Lineage\n\nx\n"
+    new = compare.SECTION + "\n\nnew\n"
+    once = compare.replace_section(card, new)
+    assert "old" not in once and once.count(compare.SECTION) == 1
+    assert compare.replace_section(once, new) == once
+    added = compare.replace_section("# m\n\n## Limits\n\ny\n", new)
+    assert added.index(compare.SECTION) < added.index("## Limits")
