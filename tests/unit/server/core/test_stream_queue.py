@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from tritone_server.frontends.stream_queue import END, STOPPED, ChunkQueue
+from tritone_server.core.stream_queue import END, STOPPED, ChunkQueue
 
 
 async def test_the_producer_waits_while_the_byte_budget_is_spent() -> None:

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from tritone_server.core.limits import StreamLimits
-from tritone_server.frontends.stream_watchdog import StreamWatchdog
+from tritone_server.core.stream_watchdog import StreamWatchdog
 
 
 async def _guarded(limits: StreamLimits, deadline: float, body: object) -> StreamWatchdog:
