@@ -135,6 +135,20 @@ def lock_path(name: str) -> Path:
     return LOCKS / f"{name}.txt"
 
 
+PIN = re.compile(r"^([A-Za-z0-9_.\-]+)==([^\s\\]+)", re.MULTILINE)
+"""A pinned requirement line of a lock: name and version."""
+
+
+def normalise(name: str) -> str:
+    """A distribution name as PyPI compares them (PEP 503)."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def pins(name: str) -> dict[str, str]:
+    """The versions a lock pins, by normalised name."""
+    return {normalise(k): v for k, v in PIN.findall(lock_path(name).read_text())}
+
+
 def recorded_digest(path: Path) -> str | None:
     if not path.exists():
         return None
@@ -176,8 +190,8 @@ def _compile(requirement_lines: list[str], *flags: str, keep: str | None = None)
         (Path(tmp) / "upper-bounds.txt").write_text("\n".join(UPPER_BOUNDS) + "\n")
         flags = (*flags, "--constraint", "upper-bounds.txt")
         if keep is not None:
-            pins = re.findall(r"^([A-Za-z0-9_.\-]+==[^\s\\]+)", lock_path(keep).read_text(), re.M)
-            (Path(tmp) / f"{keep}.txt").write_text("\n".join(pins) + "\n")
+            kept = "".join(f"{n}=={v}\n" for n, v in pins(keep).items())
+            (Path(tmp) / f"{keep}.txt").write_text(kept)
             flags = (*flags, "--constraint", f"{keep}.txt")
         done = subprocess.run(
             [

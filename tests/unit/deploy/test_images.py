@@ -9,7 +9,6 @@ is then started (without Triton) to show it serves health and metrics with no to
 from __future__ import annotations
 
 import os
-import re
 import shlex
 import shutil
 import subprocess
@@ -23,14 +22,10 @@ import requests
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from support.gateway import REPO, free_port
+from tools import lock
 from tritone_server.app import LIVENESS_SERVICE
 
 DOCKER = REPO / "deploy" / "docker"
-GATEWAY_LOCK = REPO / "locks" / "gateway.txt"
-
-
-def _norm(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def clean_tree_files() -> list[Path]:
@@ -136,10 +131,9 @@ def test_gateway_image_is_slim_and_starts_without_torch(tmp_path: Path) -> None:
         check=True,
     ).stdout
     installed = dict(line.split(" ") for line in listed.splitlines())
-    installed = {_norm(name): version for name, version in installed.items()}
+    installed = {lock.normalise(name): version for name, version in installed.items()}
     assert installed.pop("tritone")
-    locked = re.findall(r"^([A-Za-z0-9_.\-]+)==([^\s\\]+)", GATEWAY_LOCK.read_text(), re.M)
-    assert installed == {_norm(name): version for name, version in locked}
+    assert installed == lock.pins("gateway")
 
     # The image's command, with a Triton that is not there: it must stay up, alive for the
     # liveness probe, not ready, and serving metrics.

@@ -14,15 +14,7 @@ import pytest
 from support.gateway import REPO
 from tools import lock
 
-PIN = re.compile(r"^([A-Za-z0-9_.\-]+)==([^\s\\]+)", re.MULTILINE)
-
-
-def _norm(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
-def pins(name: str) -> dict[str, str]:
-    return {_norm(k): v for k, v in PIN.findall(lock.lock_path(name).read_text())}
+pins = lock.pins
 
 
 def test_the_committed_locks_match_pyproject() -> None:
@@ -33,9 +25,9 @@ def test_every_installed_package_is_the_one_the_dev_lock_pins() -> None:
     """`make install` installs the lock and nothing else: no version drifts in by a range."""
     locked = pins("dev")
     installed = {
-        _norm(d.metadata["Name"]): d.version
+        lock.normalise(d.metadata["Name"]): d.version
         for d in metadata.distributions()
-        if _norm(d.metadata["Name"]) != "tritone"
+        if lock.normalise(d.metadata["Name"]) != "tritone"
     }
     assert {n: v for n, v in installed.items() if locked.get(n) != v} == {}
     assert set(locked) - set(installed) == set(), "the lock pins packages the venv lacks"
@@ -46,7 +38,7 @@ def test_every_pin_has_hashes(name: str) -> None:
     text = lock.lock_path(name).read_text()
     entries = re.split(r"\n(?=[A-Za-z0-9])", text.split("\n", 3)[3])
     for entry in entries:
-        if PIN.match(entry):
+        if lock.PIN.match(entry):
             assert "--hash=sha256:" in entry, f"locks/{name}.txt: {entry.splitlines()[0]}"
 
 
