@@ -23,9 +23,11 @@ cd "$work/tree"
 
 venv=$work/venv
 "$python" -m venv "$venv"
-pip=("$venv/bin/python" -m pip install --quiet --find-links "$torch_wheels")
-# torch stays the CPU build: any other torch pulls a CUDA build of several GB.
-"${pip[@]}" --upgrade pip "torch==2.13.0" "setuptools>=69" "grpcio-tools==1.81.1" || exit 2
+# torch stays the CPU build the lock pins, through every upgrade below: any other torch is a
+# CUDA build of several GB (and pyproject's range would admit one).
+grep -o '^torch==[^ ]*' "$root/locks/dev.txt" > "$work/torch.txt"
+pip=("$venv/bin/python" -m pip install --quiet --find-links "$torch_wheels" -c "$work/torch.txt")
+"${pip[@]}" --upgrade pip torch "setuptools>=69" "grpcio-tools==1.81.1" || exit 2
 "${pip[@]}" --upgrade --upgrade-strategy eager --no-build-isolation \
     -e ".[server,train,hf,dev,recipes,eval]" || exit 2
 # The same two wheels the lock installs without their dependencies.
