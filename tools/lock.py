@@ -15,6 +15,7 @@ something else than what the lock says.
 
     python tools/lock.py            re-resolve (uv pip compile --generate-hashes) and rewrite
     python tools/lock.py --check    exit 1 if a lock is missing or its inputs changed
+    python tools/lock.py --requirements dev    what the dev lock is resolved from
 """
 
 from __future__ import annotations
@@ -243,9 +244,18 @@ def write(spec: LockSpec, pyproject: dict[str, object]) -> Path:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="only check the locks are current")
+    parser.add_argument(
+        "--requirements",
+        metavar="LOCK",
+        help="print what LOCK is resolved from (the no-deps wheels after a '--no-deps' line)",
+    )
     args = parser.parse_args()
     if args.check:
         sys.exit(check())
+    if args.requirements:
+        (spec,) = [s for s in SPECS if s.name == args.requirements]
+        print("\n".join([*requirements(spec, _pyproject()), "--no-deps", *spec.no_deps]))
+        return
     LOCKS.mkdir(exist_ok=True)
     pyproject = _pyproject()
     for spec in SPECS:  # dev first: the others keep its pins

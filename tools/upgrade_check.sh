@@ -20,19 +20,25 @@ mkdir "$work/tree"
 (cd "$root" && git ls-files -z --cached --others --exclude-standard |
     tar --null --files-from=- --ignore-failed-read -cf -) | tar -x -C "$work/tree"
 cd "$work/tree"
+# A repository of its own: some tests list the tree as a fresh clone would (git ls-files).
+git init --quiet && git add --all && git -c user.name=upgrade-check -c user.email=none \
+    commit --quiet --message "upgrade-check copy" || exit 2
+
+# What locks/dev.txt is resolved from (tools/lock.py's spec), at the newest versions allowed;
+# torch stays the CPU build the lock pins: any other torch is a CUDA build of several GB (and
+# pyproject's range would admit one).
+"$python" tools/lock.py --requirements dev > "$work/spec.txt" || exit 2
+sed -n '1,/^--no-deps$/p' "$work/spec.txt" | grep -v '^--no-deps$' > "$work/requirements.txt"
+sed -n '/^--no-deps$/,$p' "$work/spec.txt" | grep -v '^--no-deps$' > "$work/no-deps.txt"
+grep -o '^torch==[^ ]*' "$root/locks/dev.txt" > "$work/torch.txt"
 
 venv=$work/venv
 "$python" -m venv "$venv"
-# torch stays the CPU build the lock pins, through every upgrade below: any other torch is a
-# CUDA build of several GB (and pyproject's range would admit one).
-grep -o '^torch==[^ ]*' "$root/locks/dev.txt" > "$work/torch.txt"
 pip=("$venv/bin/python" -m pip install --quiet --find-links "$torch_wheels" -c "$work/torch.txt")
-"${pip[@]}" --upgrade pip torch "setuptools>=69" "grpcio-tools==1.81.1" || exit 2
-"${pip[@]}" --upgrade --upgrade-strategy eager --no-build-isolation \
-    -e ".[server,train,hf,dev,recipes,eval]" || exit 2
-# The same two wheels the lock installs without their dependencies.
-"${pip[@]}" --no-deps $(sed -n 's/^\(resemblyzer==[^ ]*\|openwakeword==[^ ]*\) .*/\1/p' \
-    "$root/locks/dev.txt") || exit 2
+"${pip[@]}" --upgrade pip || exit 2
+"${pip[@]}" --upgrade --upgrade-strategy eager -r "$work/requirements.txt" || exit 2
+"${pip[@]}" --no-deps -r "$work/no-deps.txt" || exit 2
+"${pip[@]}" --no-deps --no-build-isolation -e . || exit 2
 
 echo "== versions that differ from locks/dev.txt (locked -> newest allowed)"
 "$venv/bin/python" - "$root/locks/dev.txt" <<'PY'
