@@ -49,6 +49,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from tritone_server.triton.derived_repository import derive_python_backend_repository, link_or_copy
+from tritone_server.triton.orphaned_stubs import kill_orphaned_stubs
 
 __all__ = [
     "LocalTriton",
@@ -594,8 +595,8 @@ class LocalTriton:
                 await asyncio.shield(process.wait())
                 if not isinstance(exc, TimeoutError):
                     raise
-        if process is not None:
-            self._kill_orphaned_stubs()
+        if process is not None and self._shm_prefix:
+            kill_orphaned_stubs(self._shm_prefix)
         reader, self._reader = self._reader, None
         if reader is not None:
             # A stray stub could keep the pipe open after Triton is gone: do not wait on it.
@@ -609,29 +610,6 @@ class LocalTriton:
             transport = getattr(process, "_transport", None)
             if transport is not None:
                 transport.close()
-
-    def _kill_orphaned_stubs(self) -> None:
-        """Kill python-backend stubs of a Triton that is gone.
-
-        A SIGKILLed tritonserver cannot stop its stubs; they were seen to outlive it for
-        over an hour, each holding a model in memory and Triton's output pipe open. Their
-        command lines name this instance's shared-memory prefix, which no other process's do.
-        """
-        proc = Path("/proc")
-        if not self._shm_prefix or not proc.is_dir():
-            return
-        marker = f" {self._shm_prefix}".encode().replace(b" ", b"\0")
-        for entry in proc.iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                cmdline = (entry / "cmdline").read_bytes()
-            except OSError:  # gone meanwhile, or not ours to read
-                continue
-            if b"triton_python_backend_stub" in cmdline and marker in cmdline:
-                logger.warning("killing the python-backend stub pid=%s Triton left", entry.name)
-                with contextlib.suppress(OSError):
-                    os.kill(int(entry.name), signal.SIGKILL)
 
     async def _stop(self) -> None:
         self._endpoints = None
