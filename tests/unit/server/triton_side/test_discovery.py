@@ -1,7 +1,7 @@
 """The channel pool follows a ``dns:///`` name, spreads batches, drains, and fails over.
 
 An injected resolver plays DNS (its answer changes when the test says) and fake
-tritonclient clients play the Tritons, one per address: each can be dead, or hold its
+tritonclient clients play the Tritons, one per address: each can be down, or hold its
 requests until the test opens its gate.
 """
 
@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Any
 
 import numpy as np
 import pytest
 import pytest_asyncio
-from tritonclient.utils import InferenceServerException
 
+from support.fake_tritons import FakeTritons
 from tritone_server.errors import BackendUnavailable
 from tritone_server.triton.client import TritonBackend
 from tritone_server.triton.resolver import DnsResolver, TritonTarget
@@ -45,82 +44,9 @@ class Answer:
         return [f"{h}:{port}" for h in self.hosts]
 
 
-class Result:
-    def as_numpy(self, name: str) -> Any:
-        return np.ones((2, 3), dtype=np.float32)
-
-
-class Tritons:
-    """Every fake Triton's state, by address."""
-
-    def __init__(self) -> None:
-        self.dead: set[str] = set()
-        self.gates: dict[str, asyncio.Event] = {}
-        self.served: list[str] = []
-        self.timeouts: list[float | None] = []
-        self.closed: list[str] = []
-        self.arrival = asyncio.Condition()
-
-    async def arrived(self, requests: int) -> None:
-        """Wait until this many requests have reached the Tritons."""
-        async with self.arrival:
-            await self.arrival.wait_for(lambda: len(self.timeouts) >= requests)
-
-    def client(self, address: str) -> FakeClient:
-        return FakeClient(address, self)
-
-
-class FakeClient:
-    def __init__(self, address: str, tritons: Tritons) -> None:
-        self.address = address
-        self.tritons = tritons
-
-    def _refuse_if_dead(self) -> None:
-        if self.address in self.tritons.dead:
-            raise InferenceServerException("connection refused", status="StatusCode.UNAVAILABLE")
-
-    async def infer(
-        self,
-        model_name: str,
-        inputs: Any,
-        outputs: Any = None,
-        client_timeout: float | None = None,
-    ) -> Any:
-        self.tritons.timeouts.append(client_timeout)
-        async with self.tritons.arrival:
-            self.tritons.arrival.notify_all()
-        self._refuse_if_dead()
-        gate = self.tritons.gates.get(self.address)
-        if gate is not None:
-            await gate.wait()
-        self._refuse_if_dead()
-        self.tritons.served.append(self.address)
-        return Result()
-
-    async def is_server_ready(self, client_timeout: float | None = None) -> bool:
-        self._refuse_if_dead()
-        return True
-
-    async def get_model_repository_index(
-        self, as_json: bool = False, client_timeout: float | None = None
-    ) -> Any:
-        return {"models": []}
-
-    async def get_model_config(
-        self, model_name: str, as_json: bool = False, client_timeout: float | None = None
-    ) -> Any:
-        raise AssertionError("not used")
-
-    async def load_model(self, model_name: str) -> None:
-        return None
-
-    async def close(self) -> None:
-        self.tritons.closed.append(self.address)
-
-
 @pytest.fixture
-def tritons() -> Tritons:
-    return Tritons()
+def tritons() -> FakeTritons:
+    return FakeTritons(every_model=True, result_shape=(2, 3))
 
 
 @pytest.fixture
@@ -129,7 +55,7 @@ def answer() -> Answer:
 
 
 @pytest_asyncio.fixture
-async def pool(tritons: Tritons, answer: Answer) -> AsyncIterator[TritonBackend]:
+async def pool(tritons: FakeTritons, answer: Answer) -> AsyncIterator[TritonBackend]:
     # resolved again only when a test calls refresh(): the answers change on cue
     async with TritonBackend(
         [NAME],
@@ -147,7 +73,7 @@ async def infer(pool: TritonBackend, timeout_s: float | None = 30.0) -> None:
 
 
 async def test_endpoints_follow_the_answer_as_it_changes(
-    pool: TritonBackend, answer: Answer, tritons: Tritons
+    pool: TritonBackend, answer: Answer, tritons: FakeTritons
 ) -> None:
     assert answer.asked == [("tritons.test", 8001)]
     assert pool.addresses == ["10.0.0.1:8001", "10.0.0.2:8001"]
@@ -171,7 +97,7 @@ async def test_a_failed_resolution_keeps_the_last_answer(
     assert pool.addresses == ["10.0.0.1:8001", "10.0.0.2:8001"]
 
 
-async def test_the_name_is_resolved_again_on_its_own(tritons: Tritons) -> None:
+async def test_the_name_is_resolved_again_on_its_own(tritons: FakeTritons) -> None:
     answer = Answer("10.0.0.1")
     async with TritonBackend(
         [NAME], resolver=answer, resolve_interval_s=0.01, client_factory=tritons.client
@@ -183,7 +109,7 @@ async def test_the_name_is_resolved_again_on_its_own(tritons: Tritons) -> None:
 
 
 async def test_a_removed_endpoint_is_drained_not_cut(
-    pool: TritonBackend, answer: Answer, tritons: Tritons
+    pool: TritonBackend, answer: Answer, tritons: FakeTritons
 ) -> None:
     answer.hosts = ("10.0.0.1",)
     await pool.refresh()
@@ -208,7 +134,7 @@ async def test_a_removed_endpoint_is_drained_not_cut(
 
 
 async def test_batches_go_to_the_endpoint_with_fewest_outstanding(
-    pool: TritonBackend, answer: Answer, tritons: Tritons
+    pool: TritonBackend, answer: Answer, tritons: FakeTritons
 ) -> None:
     answer.hosts = ("10.0.0.1", "10.0.0.2", "10.0.0.3")
     await pool.refresh()
@@ -223,7 +149,7 @@ async def test_batches_go_to_the_endpoint_with_fewest_outstanding(
     assert sorted(tritons.served) == sorted(pool.addresses * 2)
 
 
-async def test_a_slow_triton_is_sent_less(pool: TritonBackend, tritons: Tritons) -> None:
+async def test_a_slow_triton_is_sent_less(pool: TritonBackend, tritons: FakeTritons) -> None:
     await pool.endpoint_health()
     tritons.gates["10.0.0.1:8001"] = gate = asyncio.Event()
     sent: list[asyncio.Task[None]] = []
@@ -239,10 +165,10 @@ async def test_a_slow_triton_is_sent_less(pool: TritonBackend, tritons: Tritons)
 
 
 async def test_a_batch_whose_triton_died_is_sent_to_another_within_the_deadline(
-    pool: TritonBackend, tritons: Tritons
+    pool: TritonBackend, tritons: FakeTritons
 ) -> None:
     await pool.endpoint_health()
-    tritons.dead.add("10.0.0.1:8001")
+    tritons.down.add("10.0.0.1:8001")
     for _ in range(4):
         await infer(pool, timeout_s=30.0)
     assert tritons.served == ["10.0.0.2:8001"] * 4
@@ -255,15 +181,15 @@ async def test_a_batch_whose_triton_died_is_sent_to_another_within_the_deadline(
 
 
 async def test_unavailable_only_when_no_endpoint_answers(
-    pool: TritonBackend, tritons: Tritons
+    pool: TritonBackend, tritons: FakeTritons
 ) -> None:
-    tritons.dead.update({"10.0.0.1:8001", "10.0.0.2:8001"})
+    tritons.down.update({"10.0.0.1:8001", "10.0.0.2:8001"})
     with pytest.raises(BackendUnavailable, match="unavailable"):
         await infer(pool)
     assert not await pool.is_ready()
 
 
-async def test_a_name_that_never_resolved_is_unavailable(tritons: Tritons) -> None:
+async def test_a_name_that_never_resolved_is_unavailable(tritons: FakeTritons) -> None:
     answer = Answer()
     answer.hosts = OSError("Name or service not known")
     async with TritonBackend(
@@ -279,7 +205,7 @@ async def test_a_name_that_never_resolved_is_unavailable(tritons: Tritons) -> No
     assert tritons.served == ["10.0.0.9:8001"]
 
 
-async def test_fixed_urls_are_used_as_given_next_to_names(tritons: Tritons) -> None:
+async def test_fixed_urls_are_used_as_given_next_to_names(tritons: FakeTritons) -> None:
     answer = Answer("10.0.0.1")
     async with TritonBackend(
         ["triton-a:8001", NAME],
