@@ -2,11 +2,12 @@
 (TFLM's fixed-point frontend in int64 torch), its network, and the whole served file,
 beside mltk's compiled C front end for scale.
 
-    python benchmarks/dscnn_cpu.py [--out benchmarks/dscnn_cpu.json] [--threads 1]
+    python benchmarks/dscnn_cpu.py [--out benchmarks/raw/dscnn_cpu.json] [--threads 1]
 
 Each figure is the median over repeats of process CPU time (time.process_time) divided by
 the windows in the call, at batch 1 and batch 32, after warm-up. Timings belong here, never
-in tests.
+in tests. Appends a table to benchmarks/results.md; the JSON goes to ``--out`` (ignored by
+git).
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from _load_common import append_results  # type: ignore[import-not-found]  # noqa: E402
+
 from recipes.speech_commands.dscnn import jit, reference  # noqa: E402
 from recipes.speech_commands.dscnn.frontend import MicroFrontend  # noqa: E402
 from recipes.speech_commands.dscnn.network import load_h5  # noqa: E402
@@ -52,7 +55,7 @@ def per_window_us(run: Callable[[T], object], arg: T, windows: int, repeats: int
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "dscnn_cpu.json")
+    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "raw" / "dscnn_cpu.json")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=20)
     args = parser.parse_args()
@@ -88,8 +91,33 @@ def main() -> None:
         "cpu_count": os.cpu_count(),
         "figures": figures,
     }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
+    append_results(results_section(result))
+
+
+def results_section(result: dict[str, object]) -> list[str]:
+    """The results.md section: CPU µs per 1 s window, per part and batch."""
+    figures = result["figures"]
+    assert isinstance(figures, dict)
+    lines = [
+        f"\n### dscnn_cpu — {time.strftime('%Y-%m-%d %H:%M')} — {result['machine']}, "
+        f"{result['cpu_count']} cores (shared), torch {result['torch']}, "
+        f"{result['threads']} thread(s), no Triton\n",
+        f"`{result['command']}` — process CPU µs per 1 s window (median over repeats)\n",
+        "| batch | TorchScript front end | network | served model.pt |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    for batch in (1, 32):
+        row = figures[f"batch_{batch}"]
+        lines.append(
+            f"| {batch} | {row['frontend_us_per_window']} | {row['network_us_per_window']} "
+            f"| {row['served_model_us_per_window']} |"
+        )
+    compiled = figures["mltk_compiled_frontend"]["us_per_window"]
+    lines += ["", f"mltk's compiled C front end, for scale: {compiled} µs per window.", ""]
+    return lines
 
 
 if __name__ == "__main__":

@@ -5,8 +5,9 @@ Starts ``python -m tritone_server`` on free loopback ports, then sends N inputs 
 HTTP, raw PCM with odd formats, stream configs at edge values and odd chunk sequences. OK,
 INVALID_ARGUMENT and RESOURCE_EXHAUSTED are acceptable (NOT_FOUND for an unknown model);
 anything else is a finding: another status, a hang past the deadline, a crash, UNAVAILABLE
-while Triton is alive. The gateway's RSS is sampled throughout. Writes a JSON file and
-appends a section to benchmarks/results.md with the command that produced it.
+while Triton is alive. The gateway's RSS is sampled throughout. Appends a section to
+benchmarks/results.md with the command that produced it; the raw JSON (every finding, the
+slowest inputs, the RSS series) goes to benchmarks/raw/fuzz_gateway.json (ignored by git).
 
     .venv/bin/python benchmarks/fuzz_gateway.py --inputs 10000
 
@@ -52,7 +53,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--huge-chunk-mb", type=float, default=16.0, help="size of the huge chunk")
     p.add_argument("--huge-chunk-share", type=float, default=0.006, help="share of chunk sequences")
     p.add_argument("--only", type=int, nargs="*", help="send only these case indices")
-    p.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "fuzz_gateway.json")
+    p.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "raw" / "fuzz_gateway.json")
     p.add_argument("--no-results", action="store_true", help="do not append to results.md")
     return p.parse_args(argv)
 
@@ -211,6 +212,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         report = asyncio.run(fuzz(args, gateway))
     report["command"] = command
+    args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps({k: v for k, v in report.items() if k != "findings"}, indent=2))
     print(f"{len(report['findings'])} findings; details in {args.json}")

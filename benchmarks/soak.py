@@ -5,7 +5,8 @@ baseline at the middle, growth to the end), against a target of 32 MB.
 Then the positive control: the same gateway with a deliberate per-request leak
 (tests/support/fuzzing/leaky_gateway.py), on the same Triton, under the same mix and the same
 measurement, which must flag it; a measurement that passed both could not see a leak.
-Writes benchmarks/soak.json and appends a section to benchmarks/results.md.
+Appends a section to benchmarks/results.md; the raw samples go to benchmarks/raw/soak.json
+(ignored by git).
 
     .venv/bin/python benchmarks/soak.py --minutes 10 --control-minutes 3
 """
@@ -42,7 +43,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--concurrency", type=int, default=4, help="callers at once")
     p.add_argument("--threshold-mb", type=float, default=32.0, help="allowed second-half growth")
     p.add_argument("--leak-kib", type=int, default=256, help="the control's leak per request")
-    p.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "soak.json")
+    p.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "raw" / "soak.json")
     p.add_argument("--no-results", action="store_true", help="do not append to results.md")
     return p.parse_args(argv)
 
@@ -143,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         "real": real_report,
         "control": control_report,
     }
+    args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(report, indent=1) + "\n")
     if not args.no_results:
         append_results(report, command.strip())

@@ -5,9 +5,10 @@ with a token file, so that the peak resident set (VmHWM) belongs to that case al
 connection sends one Classify of the given size without a token (``support.
 unauthenticated_flood``; each ends UNAUTHENTICATED, or RESOURCE_EXHAUSTED over the limit), or,
 for comparison, with a valid token (the message is read whole, then refused as audio it is
-not: INVALID_ARGUMENT). The figures go to benchmarks/unauthenticated_memory.json
-beside the gateway's memory limit read from the rendered manifests (overlay gpu), under a
-label (``--label``) so that runs of different code can sit side by side.
+not: INVALID_ARGUMENT). A table goes to benchmarks/results.md and the raw figures to
+benchmarks/raw/unauthenticated_memory.json (ignored by git), beside the gateway's memory limit
+read from the rendered manifests (overlay gpu), under a label (``--label``) so that runs of
+different code can sit side by side.
 
     PYTHONPATH=tests .venv/bin/python benchmarks/unauthenticated_memory.py --label head
     PYTHONPATH=tests .venv/bin/python benchmarks/unauthenticated_memory.py --label head \
@@ -28,13 +29,15 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from _load_common import publish_section  # type: ignore[import-not-found]
+
 from support.gateway import REPO, start_gateway
 from support.k8s import gateway_memory_limit
 from support.unauthenticated_flood import MIB, flood, gateway_memory
 from tritone_server.settings import Settings
 from tritone_server.triton.local import LocalTriton
 
-RESULTS = Path(__file__).resolve().parent / "unauthenticated_memory.json"
+RESULTS = Path(__file__).resolve().parent / "raw" / "unauthenticated_memory.json"
 DEFAULT_MAX = Settings().max_message_bytes
 
 
@@ -88,6 +91,22 @@ async def measure(cases: list[Case]) -> list[Any]:
         return rows
 
 
+def table(rows: list[Any]) -> list[str]:
+    lines = [
+        "| connections x message (MiB) | gateway limit (MiB) | token | statuses | peak RSS "
+        "(rise) MiB | container peak MiB |",
+        "| --- | ---: | --- | --- | ---: | ---: |",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['connections']} x {r['message_bytes'] / MIB:g} | "
+            f"{r['max_message_bytes'] / MIB:g} | {'valid' if r['token'] else 'none'} | "
+            f"{r['statuses']} | {r['peak_rss_mib']} (+{r['peak_rise_mib']}) | "
+            f"{r['container_peak_mib']} |"
+        )
+    return lines
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--label", required=True, help="what code ran (e.g. a commit)")
@@ -116,8 +135,17 @@ def main() -> int:
         "default_max_message_bytes": DEFAULT_MAX,
         "cases": rows,
     }
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     print(f"written to {RESULTS.relative_to(REPO)} under {args.label!r}")
+    publish_section(
+        "unauthenticated_memory",
+        f"label {args.label!r}; gateway peak RSS (VmHWM) and its decode workers, against the "
+        f"gateway container's {limit // MIB} MiB limit (overlay gpu)",
+        table(rows),
+        missed=None,
+        write=True,
+    )
     return 0
 
 

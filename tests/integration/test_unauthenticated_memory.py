@@ -5,7 +5,7 @@ default and no token: every call ends UNAUTHENTICATED, and the gateway's peak re
 plus its decode workers stay under the memory limit of the gateway container in the rendered
 manifests. A caller with a token sending more than the limit gets RESOURCE_EXHAUSTED with a
 sentence that points to StreamClassify. (The measured figures: benchmarks/
-unauthenticated_memory.py and its JSON.)
+unauthenticated_memory.py, in benchmarks/results.md.)
 """
 
 from __future__ import annotations

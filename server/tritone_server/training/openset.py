@@ -17,7 +17,7 @@ the best range, so that with separable sets it lies halfway across the gap).
 That gap is a poor guide on its own: enrolled people stand in for strangers, and a handful
 of them are easy to tell apart (other languages, other recording set-ups), so the gap sits
 well below where a stranger recorded like an enrolled person falls. Tried on real people
-(benchmarks/speaker_strangers.py) it let up to 44 % of such strangers through. ``tritone
+(recipes/evaluation/speaker_strangers.py) it let up to 44 % of such strangers through. ``tritone
 train`` therefore also caps the validation false rejections (`MAX_FALSE_REJECTION`): the
 threshold is raised, when that is higher, to the highest value that keeps at most 5 % of
 the genuine validation scores below it (given 20 or more of them): the usual verification

@@ -1,8 +1,8 @@
 """Speaker identification against real strangers: the figures the README states hold.
 
-benchmarks/speaker_strangers.py enrols some real people (the Fish Fillets voice actors,
+recipes/evaluation/speaker_strangers.py enrols some real people (the Fish Fillets voice actors,
 pocketsphinx-testdata readers) with `tritone train` and scores held-out clips and people
-nobody enrolled; its figures are in benchmarks/speaker_strangers.json. Here one rotation is
+nobody enrolled; its figures are in recipes/evaluation/speaker_strangers.json. Here one rotation is
 run again from scratch and must reproduce that file's figures (within two clips either way:
 another CPU may move a clip across the threshold), and the pooled figures must be within
 what the README claims. Needs the Debian packages the benchmark names; without them the
@@ -16,10 +16,10 @@ import re
 from pathlib import Path
 from typing import Any
 
-from benchmarks import speaker_strangers
+from recipes.evaluation import speaker_strangers
 
 REPO = Path(__file__).resolve().parents[3]
-RESULTS = REPO / "benchmarks" / "speaker_strangers.json"
+RESULTS = REPO / "recipes" / "evaluation" / "speaker_strangers.json"
 ROTATION = 4
 SLACK_CLIPS = 2
 

@@ -1,7 +1,7 @@
 """Speaker identification against real strangers: false-accept and false-reject rates.
 
-    python benchmarks/speaker_strangers.py [--out benchmarks/speaker_strangers.json]
-                                           [--rotations 0 1 ...]
+    python recipes/evaluation/speaker_strangers.py [--out recipes/evaluation/speaker_strangers.json]
+                                                  [--rotations 0 1 ...]
 
 Real people, kept apart from the project's other data: the voice actors of Debian's Fish
 Fillets dialogues (fillets-ng-data-cs and fillets-ng-data-nl: each language's small fish
@@ -41,7 +41,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "server"))
 
 from tritone_server.audio.dsp import frame_windows  # noqa: E402
@@ -235,7 +235,7 @@ def evaluate(rotations: Sequence[int]) -> dict[str, object]:
         )
     }
     return {
-        "command": "python benchmarks/speaker_strangers.py " + " ".join(sys.argv[1:]),
+        "command": "python recipes/evaluation/speaker_strangers.py " + " ".join(sys.argv[1:]),
         "date": time.strftime("%Y-%m-%d"),
         "machine": f"{platform.machine()}, {platform.python_version()}",
         "clips_per_person": counts,
@@ -254,7 +254,9 @@ def evaluate(rotations: Sequence[int]) -> dict[str, object]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, default=REPO / "benchmarks/speaker_strangers.json")
+    parser.add_argument(
+        "--out", type=Path, default=REPO / "recipes/evaluation/speaker_strangers.json"
+    )
     parser.add_argument("--rotations", type=int, nargs="*", default=list(range(len(ROTATIONS))))
     args = parser.parse_args(argv)
     report = evaluate(args.rotations)
