@@ -146,10 +146,10 @@ def measure(model_path: Path | None) -> dict[str, Any]:
     }
 
 
-def write(results: dict[str, Any]) -> Path:
-    """results/dscnn_parity.json and a one-table .md beside it."""
-    RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / "dscnn_parity.json"
+def write(results: dict[str, Any], directory: Path = RESULTS) -> Path:
+    """results/dscnn_parity.json and a one-table .md beside it (or in ``directory``)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "dscnn_parity.json"
     path.write_text(json.dumps(results, indent=2) + "\n")
     lines = [
         "# DS-CNN parity (written by recipes/speech_commands/dscnn/parity.py)",
@@ -163,7 +163,7 @@ def write(results: dict[str, Any]) -> Path:
         if isinstance(value, dict):
             shown = {k: v for k, v in value.items() if k != "largest_value_per_clip"}
             lines.append(f"| {key} | {json.dumps(shown)} |")
-    (RESULTS / "dscnn_parity.md").write_text("\n".join(lines) + "\n")
+    (directory / "dscnn_parity.md").write_text("\n".join(lines) + "\n")
     return path
 
 
