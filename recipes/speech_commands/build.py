@@ -252,7 +252,7 @@ speech.
 - Aggregation over a longer clip's windows: `{aggregation}` (see below).
 - One TorchScript file (1/model.pt), not frozen (weights stay module attributes that
   `map_location` moves), no device named in the graph: it runs on CPU or
-  GPU unchanged. Built by `recipes/speech_commands/` (see its README for the commands).
+  GPU unchanged. Built by `recipes/speech_commands/` (recipes/README.md has the commands).
 
 ## How it works
 
