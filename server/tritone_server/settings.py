@@ -108,6 +108,10 @@ class Settings:
     batch_delay_ms: float = 2.0
     """How long a window may wait for windows of other streams to share its Triton request;
     0 sends every request as it comes."""
+    batch_busy_hold_ms: float = 0.0
+    """How much longer a batch may wait while every Triton endpoint already runs a request
+    of its model: it is sent when one comes back, with the windows that came meanwhile; 0:
+    never held."""
     decode_workers: int = 2
     audio_limits: AudioLimits = field(default_factory=AudioLimits)
     log_level: str = "INFO"
