@@ -193,7 +193,7 @@ class Gated:
 async def _until(condition: Callable[[], bool], what: str) -> None:
     try:
         async with asyncio.timeout(5):
-            while not condition():
+            while not condition():  # noqa: ASYNC110  (state the batcher changes, no event)
                 await asyncio.sleep(0.001)
     except TimeoutError:
         raise AssertionError(f"not within 5 s: {what}") from None
