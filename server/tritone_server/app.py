@@ -225,7 +225,7 @@ class Gateway:
             http_app = build_app(
                 self.dataplane,
                 self.ready.is_set,
-                max_body_bytes=s.audio_limits.max_encoded_bytes,
+                max_body_bytes=s.max_clip_bytes,
                 middlewares=[http_auth_middleware(self.auth)] if self.auth.enabled else [],
                 serve_metrics=s.metrics_port is None,
                 unary=self.service.unary,

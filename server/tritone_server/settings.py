@@ -117,6 +117,11 @@ class Settings:
     log_level: str = "INFO"
     log_json: bool = False
 
+    @property
+    def max_clip_bytes(self) -> int:
+        """The most audio one unary call carries, on gRPC and HTTP alike."""
+        return min(self.audio_limits.max_encoded_bytes, self.max_message_bytes)
+
 
 _ENV_PREFIX = "TRITONE_"
 _LIMIT_KEYS = ("max_duration_s", "decode_timeout_s")
