@@ -126,7 +126,7 @@ async def levers(
                         print(
                             f"tritons={count} delay={delay_us}us hold={hold}ms c={c} {kind:8s} "
                             f"{p.rps:7.1f} req/s p50 {p.p50_ms:7.2f} ms p99 {p.p99_ms:7.2f} ms "
-                            f"batch {p.avg_batch:.2f}",
+                            f"batch {p.avg_batch:.2f} rows/request {p.rows_per_request:.2f}",
                             flush=True,
                         )
                     rows.append((delay_us, c, hold, done[0], done[1], done[2]))
@@ -141,8 +141,8 @@ def table(
     lines = [
         "| Tritons | queue delay µs | busy hold ms | conc. | direct req/s | gateway req/s "
         "| ratio | direct p50 ms | gateway p50 ms | gateway p99 ms | Triton avg batch "
-        "(direct / gw) |",
-        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "(direct / gw) | rows per request via gw |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for count, rows in results:
         for delay_us, c, hold, d1, g, d2 in rows:
@@ -151,7 +151,7 @@ def table(
                 f"| {count} | {delay_us} | {hold:g} | {c} | {base:.0f} | {g.rps:.0f} "
                 f"| {g.rps / base:.2f} | {(d1.p50_ms + d2.p50_ms) / 2:.1f} | {g.p50_ms:.1f} "
                 f"| {g.p99_ms:.1f} | {(d1.avg_batch + d2.avg_batch) / 2:.2f} / "
-                f"{g.avg_batch:.2f} |"
+                f"{g.avg_batch:.2f} | {g.rows_per_request:.2f} |"
             )
     return lines
 

@@ -74,6 +74,8 @@ class Phase:
     gateway_cpu_ms: float
     triton_cpu_ms: float
     avg_batch: float
+    rows_per_request: float = 1.0
+    """Rows per request Triton received: above 1 where the gateway merged callers'."""
 
     @property
     def rps(self) -> float:
@@ -94,15 +96,17 @@ def own_cpu() -> float:
 
 async def batch_counts(
     clients: Sequence[triton_aio.InferenceServerClient], model: str
-) -> tuple[int, int]:
-    """Inferences and executions of `model`, summed over every Triton."""
-    inferences = executions = 0
+) -> tuple[int, int, int]:
+    """Inferences (rows), executions (batches) and requests of `model`, summed over every
+    Triton."""
+    inferences = executions = requests = 0
     for client in clients:
         stats = await client.get_inference_statistics(model, as_json=True)
         entry = stats["model_stats"][0]
         inferences += int(entry.get("inference_count", 0))
         executions += int(entry.get("execution_count", 0))
-    return inferences, executions
+        requests += int(entry.get("inference_stats", {}).get("success", {}).get("count", 0))
+    return inferences, executions, requests
 
 
 async def drive(
@@ -138,11 +142,11 @@ async def phase(
         return float(sum(cpu_tree_seconds(pid) for pid in triton_pids))
 
     await drive(call, concurrency, min(0.5, seconds / 4))  # warm up channels and caches
-    inf0, exe0 = await batch_counts(stats_clients, model)
+    inf0, exe0, req0 = await batch_counts(stats_clients, model)
     me0, gw0, tr0 = own_cpu(), cpu_tree_seconds(gateway_pid), triton_cpu()
     lat, wall = await drive(call, concurrency, seconds)
     me1, gw1, tr1 = own_cpu(), cpu_tree_seconds(gateway_pid), triton_cpu()
-    inf1, exe1 = await batch_counts(stats_clients, model)
+    inf1, exe1, req1 = await batch_counts(stats_clients, model)
     n = len(lat)
     lat.sort()
     return Phase(
@@ -157,6 +161,7 @@ async def phase(
         gateway_cpu_ms=(gw1 - gw0) / n * 1000,
         triton_cpu_ms=(tr1 - tr0) / n * 1000,
         avg_batch=(inf1 - inf0) / max(1, exe1 - exe0),
+        rows_per_request=(inf1 - inf0) / max(1, req1 - req0),
     )
 
 
