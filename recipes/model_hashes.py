@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,11 +71,11 @@ def models(repository: Path) -> list[str]:
     return sorted(p.parent.parent.name for p in repository.glob("*/1/model.pt"))
 
 
-def main() -> None:
+def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0] if __doc__ else None)
     parser.add_argument("--repository", type=Path, default=ROOT / "model_repository")
     parser.add_argument("--against", type=Path, help="the committed repository to compare with")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     for name in models(args.repository):
         built = model_hashes(args.repository / name)
         print(
