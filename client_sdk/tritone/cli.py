@@ -4,7 +4,7 @@ classify, stream and models are clients of a running gateway at ``--target`` (de
 ``$TRITONE_TARGET`` or 127.0.0.1:50051), with ``--token`` (default ``$TRITONE_TOKEN``).
 Other packages add subcommands through the ``tritone.commands`` entry points: the gateway
 ``serve``, the offline tools ``train``, ``import-hf`` and ``evaluate``. Each entry point
-names a light module with ``HELP`` (a line for ``tritone --help``), ``EXTRA`` (the pip
+names a light object with ``help`` (a line for ``tritone --help``), ``extra`` (the pip
 extra the command needs, or "") and ``load()``, which imports the command's
 ``main(argv) -> int``; every argument after the command's name goes to it. The SDK imports
 none of those packages by name: when a command's package or extra is missing, the command
@@ -91,7 +91,7 @@ def _delegate(entry: EntryPoint, rest: list[str]) -> int:
     extra = ""
     try:
         command = entry.load()
-        extra = str(command.EXTRA)
+        extra = str(command.extra)
         command_main = command.load()
     except ImportError as exc:
         print(_install_hint(entry.name, extra, exc), file=sys.stderr)
@@ -114,8 +114,8 @@ def _install_hint(name: str, extra: str, exc: ImportError) -> str:
 def _help_line(entry: EntryPoint) -> str:
     try:
         command = entry.load()
-        extra = str(command.EXTRA)
-        return str(command.HELP) + (f" (needs tritone[{extra}])" if extra else "")
+        extra = str(command.extra)
+        return str(command.help) + (f" (needs tritone[{extra}])" if extra else "")
     except (ImportError, AttributeError):
         return "not installed"
 

@@ -6,5 +6,5 @@ imports it (tests/unit/test_import_boundaries.py). The subpackages, each with it
 ``cli``: `evaluation` (labelled data sets, metrics and detection scoring, plots), `training`
 (heads on a backbone, fused into a servable model), `hf_import` (local Hugging Face
 checkpoints to TorchScript). The ``tritone`` console script finds the commands through the
-``tritone.commands`` entry points that name each ``command`` module.
+``tritone.commands`` entry points, which name the objects in `commands`.
 """

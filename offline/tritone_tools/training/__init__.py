@@ -6,8 +6,7 @@
 - `heads`: logistic-regression and MLP heads, early stopping on validation loss.
 - `openset`: centroids and the calibrated ``unknown`` threshold.
 - `export`: the fused TorchScript model and the model directory with its card.
-- `cli`: the command, ``main(argv) -> int``, and `train` for callers in Python;
-  `command`: how the ``tritone`` console script finds it.
+- `cli`: the command, ``main(argv) -> int``, and `train` for callers in Python.
 
 Importing the package itself loads nothing (torch comes with `cli`).
 """

@@ -173,7 +173,7 @@ def test_a_command_whose_package_or_extra_is_missing_names_what_to_install(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     wings = types.ModuleType("tritone_wings_command")
-    wings.HELP, wings.EXTRA = "fly", "wings"  # type: ignore[attr-defined]
+    wings.help, wings.extra = "fly", "wings"  # type: ignore[attr-defined]
 
     def load() -> object:
         import tritone_wings_heavy  # type: ignore[import-not-found]  # noqa: F401
