@@ -1,6 +1,6 @@
 """Optional packages behind pip extras, checked before a command needs them.
 
-The light SDK (``import tritone``) needs grpcio, protobuf and numpy only. Pictures
+``tritone evaluate`` runs on what the light SDK needs (grpcio, protobuf, numpy). Pictures
 (matplotlib) and progress bars (tqdm) come with ``pip install 'tritone[eval]'``; the code
 that uses them imports them inside the function, after `require` has said which extra to
 install if they are missing, so a run fails at its start rather than after its work.
