@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from recipes.speech_commands.train import EMBED_STRIDE
-from tritone_server.training.openwakeword import load_backbone
+from tritone_tools.training.openwakeword import load_backbone
 
 ROOT = Path(__file__).resolve().parents[2]
 
