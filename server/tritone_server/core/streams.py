@@ -86,12 +86,16 @@ class UtteranceEvent:
     start_s: float
     end_s: float
     labels: list[tuple[str, float]]
-    """Labels of the window the model preferred, best first; empty if ``too_long``."""
+    """Labels of the window the model preferred (a whole-clip model: of the segment's
+    audio), best first; empty if ``too_long`` or for an embedding model."""
     window_start_s: float
     window_end_s: float
+    """The audio the answer comes from."""
     too_long: bool
     """The segment was longer than one utterance can be: no labels."""
     progress: Progress
+    embedding: tuple[float, ...] = ()
+    """An embedding model's answer: the segment's pooled, unit-length embedding."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -114,6 +114,7 @@ def event_to_proto(event: StreamEvent) -> pb.StreamClassifyResponse:
                 window_start_s=event.window_start_s,
                 window_end_s=event.window_end_s,
                 too_long=event.too_long,
+                embedding=event.embedding,
             )
         )
     elif isinstance(event, SummaryEvent):
