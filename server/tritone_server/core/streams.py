@@ -503,7 +503,9 @@ class LiveStream:
         self.score_sum += scores.sum(axis=0)
         self.score_max = np.maximum(self.score_max, scores.max(axis=0))
         events: list[StreamEvent] = []
-        for row, start in zip(scores, starts, strict=True):
+        # a per-segment model prefers its segment's most energetic window (utterance.py)
+        energies = np.einsum("ij,ij->i", windows, windows) if self.utterances is not None else None
+        for i, (row, start) in enumerate(zip(scores, starts, strict=True)):
             end = min(start + self.window, self.total)
             self.covered_end = max(self.covered_end, end)
             index = self.sequence
@@ -513,7 +515,9 @@ class LiveStream:
             if self.observer is not None:
                 events += self.observer(row, start_s, end_s)
             if self.utterances is not None:
-                events += self._utterances(self.utterances.add(row, start_s, end_s))
+                assert energies is not None
+                energy = float(energies[i])
+                events += self._utterances(self.utterances.add(row, start_s, end_s, energy))
             elif not self.options.suppress_windows:
                 labels = top_k(row, self.spec.labels, self.options.top_k)
                 events.append(
