@@ -411,7 +411,7 @@ class AsyncClient:
             gate_padding_ms: Audio kept before and after speech, in ms; None: 200.
             per_segment: Gated models (among ``models``) that answer once per speech
                 segment, with an `Utterance`, instead of per window: a windowed classifier
-                from its surest window, a whole-clip model (a `tritone train` speaker
+                from its most energetic window, a whole-clip model (a `tritone train` speaker
                 model: who spoke, or ``unknown``) from the segment's audio, an embedding
                 model with the segment's pooled embedding.
             timeout: Deadline of the whole stream in seconds. Left out or None: no deadline,

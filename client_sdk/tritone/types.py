@@ -213,7 +213,7 @@ class Utterance:
     end_s: float
     """End of the speech segment."""
     labels: tuple[LabelScore, ...]
-    """Labels of the window the model was surest of (a whole-clip model such as a `tritone
+    """Labels of the segment's most energetic window (a whole-clip model such as a `tritone
     train` speaker model: of the segment's audio, `unknown` for a stranger), best first;
     empty when `too_long` or for an embedding model."""
     window_start_s: float

@@ -18,8 +18,11 @@ the same code:
 - ``utterance+point``: the same answers, a command kept only when its score also reaches the
   label's threshold of the operating point (else the answer counts as ``unknown``).
 
-Both modes hear the same audio: each clip with 1 s of low room noise (Gaussian, RMS 0.002)
+These modes hear the same audio: each clip with 1 s of low room noise (Gaussian, RMS 0.002)
 before and after it, so the gate sees speech start and stop as a caller's pause would give.
+``sliding-alone`` is the sliding detector on the clip alone, as evaluate_real.py streams it
+(results/real_speech_evaluation.md): the pauses give the detector more windows that hold
+part of a word, and it raises more false commands there than on the clip alone.
 
 Clips, only from sets designated for evaluation (never trained on, never used to choose):
 - real speech without a command word (evaluate_real.build_clips, evaluation split:
@@ -67,7 +70,7 @@ GATE = "voice-activity"
 SPLIT = "evaluation"
 LEAD_S = 1.0
 NOISE_RMS = 0.002
-MODES = ("sliding", "utterance", "utterance+point")
+MODES = ("sliding", "utterance", "utterance+point", "sliding-alone")
 KINDS = ("isolated", "phrase")
 Answer = tuple[str, float]  # the command (or "unknown" / "silence" / "too_long"), its score
 
@@ -133,10 +136,11 @@ class TorchScriptBackend:
         return {n: by_name[n] for n in outputs}
 
 
-async def stream_clips(clips: Sequence[er.Clip]) -> tuple[list[list[Answer]], list[list[Answer]]]:
-    """Per clip: the sliding detector's detections, and the utterance answers (top label and
-    its score; ``too_long`` for a segment with no answer), from the gateway's own stream
-    classes (LiveStream; open_fanout with the gate and per_segment) over TorchScriptBackend."""
+async def stream_clips(clips: Sequence[er.Clip]) -> dict[str, list[list[Answer]]]:
+    """Per clip: the sliding detector's detections (on the clip with its pauses, and on the
+    clip alone as evaluate_real.py streams it), and the utterance answers (top label and its
+    score; ``too_long`` for a segment with no answer), from the gateway's own stream classes
+    (LiveStream; open_fanout with the gate and per_segment) over TorchScriptBackend."""
     from tritone_server.audio.formats import PcmEncoding, PcmFormat
     from tritone_server.core.fanout import open_fanout
     from tritone_server.core.inference import Inference
@@ -164,22 +168,23 @@ async def stream_clips(clips: Sequence[er.Clip]) -> tuple[list[list[Answer]], li
         per_segment=(MODEL,),
         several=True,
     )
-    sliding: list[list[Answer]] = []
-    utterances: list[list[Answer]] = []
+    found: dict[str, list[list[Answer]]] = {"sliding": [], "sliding-alone": [], "utterance": []}
+    utterances = found["utterance"]
     began = time.monotonic()
+
+    async def detections(chunks: list[bytes]) -> list[Answer]:
+        stream = LiveStream(specs[MODEL], inference, fmt, sliding_options)
+        events = [e for chunk in chunks for e in await stream.feed(chunk)]
+        events += await stream.finish()
+        return [(e.label, e.peak_score) for e in events if isinstance(e, DetectionEvent)]
+
     for i, clip in enumerate(clips):
         chunks = er.s16_chunks(with_pauses(clip.audio, i), SAMPLE_RATE)
-        plain = LiveStream(specs[MODEL], inference, fmt, sliding_options)
+        found["sliding"].append(await detections(chunks))
+        found["sliding-alone"].append(await detections(er.s16_chunks(clip.audio, SAMPLE_RATE)))
         gated = open_fanout(request, specs.__getitem__, lambda _s, o: o, inference)
-        events_plain, events_gated = [], []
-        for chunk in chunks:
-            events_plain += await plain.feed(chunk)
-            events_gated += await gated.feed(chunk)
-        events_plain += await plain.finish()
+        events_gated = [e for chunk in chunks for e in await gated.feed(chunk)]
         events_gated += await gated.finish()
-        sliding.append(
-            [(e.label, e.peak_score) for e in events_plain if isinstance(e, DetectionEvent)]
-        )
         utterances.append(
             [
                 ("too_long", 0.0) if e.too_long else e.labels[0]
@@ -189,7 +194,7 @@ async def stream_clips(clips: Sequence[er.Clip]) -> tuple[list[list[Answer]], li
         )
         if i % 50 == 49:
             print(f"{i + 1} of {len(clips)} clips, {time.monotonic() - began:.0f} s", flush=True)
-    return sliding, utterances
+    return found
 
 
 def commands(answers: Sequence[Answer], mode: str, point: OperatingPoint) -> list[str]:
@@ -210,7 +215,7 @@ def summarise(
 ) -> dict[str, Any]:
     report: dict[str, Any] = {}
     for mode in MODES:
-        per_clip = [commands(a, mode, point) for a in found[mode.split("+")[0]]]
+        per_clip = [commands(a, mode, point) for a in found[mode.removesuffix("+point")]]
         negatives = [i for i, c in enumerate(clips) if c.kind == "negative"]
         hours = sum(clips[i].seconds for i in negatives) / 3600
         labels = Counter(w for i in negatives for w in per_clip[i])
@@ -328,13 +333,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     import torch
 
     torch.set_num_threads(1)
-    sliding, utterances = asyncio.run(stream_clips(clips))
-    found = {"sliding": sliding, "utterance": utterances}
+    found = asyncio.run(stream_clips(clips))
     report = summarise(clips, found, point)
     result = {
         "meta": {
             "split": SPLIT,
-            "mode": "gateway stream_classify, 100 ms chunks, wideband, "
+            "mode": "the gateway's stream classes in-process over the TorchScript files, "
+            "100 ms chunks, wideband, "
             f"{LEAD_S:g} s of room noise before and after each clip",
             "operating_point": f"thresholds {dict(point.thresholds)}, "
             f"min_windows {point.min_windows}",
