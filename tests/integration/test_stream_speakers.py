@@ -29,8 +29,8 @@ import tritone
 from benchmarks import speaker_strangers as people
 from support.gateway import REPO, RunningGateway, start_gateway
 from support.recordings import LIBRIVOX, TESTDATA, read_pcm, recording_path
-from tritone_server.training import cli
-from tritone_server.training.data import load_audio
+from tritone_tools.training import cli
+from tritone_tools.training.data import load_audio
 
 pytestmark = pytest.mark.integration
 
