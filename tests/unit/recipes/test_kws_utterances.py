@@ -18,6 +18,7 @@ if str(REPO) not in sys.path:
 
 from recipes.speech_commands import utterances  # noqa: E402
 from recipes.speech_commands.detection import OperatingPoint  # noqa: E402
+from recipes.speech_commands.synthesize import SAMPLE_RATE  # noqa: E402
 
 RESULTS = REPO / "recipes" / "speech_commands" / "results" / "utterances.json"
 
@@ -33,7 +34,7 @@ def test_a_mode_counts_command_words_and_the_point_drops_weak_ones() -> None:
 def test_pauses_surround_the_clip_and_are_quiet() -> None:
     clip = np.ones(800, dtype=np.float32)
     padded = utterances.with_pauses(clip, seed=3)
-    lead = round(utterances.LEAD_S * utterances.SAMPLE_RATE)
+    lead = round(utterances.LEAD_S * SAMPLE_RATE)
     assert padded.shape == (800 + 2 * lead,)
     assert np.array_equal(padded[lead : lead + 800], clip)
     assert 0 < float(np.sqrt(np.mean(padded[:lead] ** 2))) < 3 * utterances.NOISE_RMS
