@@ -21,6 +21,7 @@ which bounds the audio a stream keeps.
 
 from __future__ import annotations
 
+import asyncio
 import math
 
 import numpy as np
@@ -47,6 +48,8 @@ MAX_CLIP_S = 30.0
 """The most audio of one segment the model hears (the segment's last this many seconds)."""
 
 EMBEDDING_OUTPUT = "embedding"
+INLINE_RESAMPLE = 16_000
+"""Resampling more input samples than this runs in a thread, as LiveStream does."""
 
 
 def hears_whole_segments(spec: ModelSpec) -> bool:
@@ -116,7 +119,10 @@ class SegmentClipStream:
     async def feed(self, data: bytes) -> list[StreamEvent]:
         samples = self.framer.push(data)
         if self.resampler is not None:
-            samples = self.resampler.process(samples)
+            if samples.shape[0] > INLINE_RESAMPLE:  # a large chunk: off the event loop
+                samples = await asyncio.to_thread(self.resampler.process, samples)
+            else:
+                samples = self.resampler.process(samples)
         self._append(samples)
         return await self._answer(finished=False)
 

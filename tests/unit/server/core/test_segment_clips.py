@@ -78,14 +78,14 @@ class ClipBackend(LevelsBackend):
 
 
 def open_stream(
-    per_segment: tuple[str, ...] = ("who",), emb_window: int = 0
+    per_segment: tuple[str, ...] = ("who",), emb_window: int = 0, fmt: PcmFormat = F32
 ) -> tuple[ModelFanout, ClipBackend]:
     configs = [config("who", window=0, hop=0), embedding_config(emb_window), gate_config()]
     backend = ClipBackend(configs)
     specs = {c["name"]: spec_from_config(c, "1") for c in configs}
     request = StreamRequest(
         per_segment,
-        F32,
+        fmt,
         StreamOptions(top_k=2),
         GateRequest("vad", padding_ms=PADDING_MS),
         per_segment=per_segment,
@@ -144,6 +144,17 @@ async def test_a_whole_clip_model_hears_each_segment_once_as_one_padded_clip(chu
     assert (who.windows, who.windows_skipped, who.segments, who.gated) == (2, 0, 2, True)
     assert summary.frames_received == len(AUDIO) // 4
     assert stream.frames_consumed == summary.frames_received
+
+
+@pytest.mark.parametrize("chunk", [400, 80_000])
+async def test_audio_at_another_rate_is_resampled_before_the_clip_is_cut(chunk: int) -> None:
+    # at twice the model's rate; one chunk of 20 000 frames is resampled in a thread
+    stream, backend = open_stream(fmt=PcmFormat(PcmEncoding.F32LE, 2 * RATE, 1))
+    doubled = np.repeat(np.frombuffer(AUDIO, dtype="<f4"), 2).astype("<f4").tobytes()
+    answers = [e for e in await run(stream, doubled, chunk) if isinstance(e, UtteranceEvent)]
+    assert [a.labels[0][0] for a in answers] == ["two", "three"]
+    heard = [clip.shape[0] for model, clip in backend.heard if model == "who"]
+    assert heard == [pytest.approx(440, abs=20), pytest.approx(640, abs=20)]
 
 
 @pytest.mark.parametrize("window", [0, 100])
