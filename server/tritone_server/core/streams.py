@@ -214,7 +214,7 @@ def validate_options(spec: ModelSpec, options: StreamOptions) -> int:
         raise InvalidRequest(
             f"model {spec.name!r} classifies whole clips (no window_samples); use Classify"
         )
-    if spec.task == "embedding" or not spec.labels:
+    if spec.is_embedding:
         raise InvalidRequest(f"model {spec.name!r} has no labels to stream; use an embedding call")
     hop = spec.hop_samples
     if options.hop_ms:

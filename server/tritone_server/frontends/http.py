@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import json
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -21,6 +22,7 @@ from typing import Any
 from aiohttp import web
 
 from tritone_server.core.dataplane import DataPlane
+from tritone_server.core.description import describe_model
 from tritone_server.core.limits import Admission, unary_calls
 from tritone_server.core.models import ACTIVATIONS, Activation, ModelSpec
 from tritone_server.frontends.status import http_status, internal_error, status_for
@@ -37,21 +39,8 @@ class BadRequest(Exception):
     """The HTTP request itself is malformed (JSON, base64, parameters)."""
 
 
-def _spec_json(spec: ModelSpec) -> dict[str, object]:
-    return {
-        "name": spec.name,
-        "version": spec.version,
-        "task": spec.task,
-        "labels": list(spec.labels),
-        "sample_rate": spec.sample_rate,
-        "window_samples": spec.window_samples,
-        "hop_samples": spec.hop_samples,
-        "activation": spec.activation,
-        "stateful": spec.stateful,
-        "ready": spec.ready,
-        "detection_thresholds": dict(spec.detection.thresholds),
-        "detection_min_windows": spec.detection.min_windows if spec.detection.thresholds else 0,
-    }
+def _model_json(spec: ModelSpec) -> dict[str, object]:
+    return dataclasses.asdict(describe_model(spec))
 
 
 def _error(status: int, message: str) -> web.Response:
@@ -158,7 +147,7 @@ async def readyz(request: web.Request) -> web.Response:
 
 async def list_models(request: web.Request) -> web.Response:
     models = request.app[DATAPLANE_KEY].models()
-    return web.json_response([_spec_json(s) for s in models])
+    return web.json_response([_model_json(s) for s in models])
 
 
 async def metrics(request: web.Request) -> web.Response:

@@ -127,6 +127,14 @@ def test_options_the_model_cannot_take_are_refused() -> None:
         make(window=0, hop=0)
 
 
+def test_an_embedding_model_is_not_streamed_even_with_labels() -> None:
+    c = config()
+    c["output"][0]["name"] = "embedding"  # labels given, yet the output is a vector
+    spec = spec_from_config(c, "1")
+    with pytest.raises(InvalidRequest, match="no labels to stream"):
+        LiveStream(spec, Inference(LevelsBackend([c])), F32, StreamOptions())
+
+
 async def test_context_samples_lead_each_window_and_times_exclude_them() -> None:
     c = config(window=150, hop=100)
     c["parameters"]["context_samples"] = {"string_value": "50"}
