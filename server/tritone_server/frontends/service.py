@@ -74,7 +74,7 @@ def event_to_proto(event: StreamEvent) -> pb.StreamClassifyResponse:
         window.index = event.index
         window.start_s = event.start_s
         window.end_s = event.end_s
-        window.interim = event.interim
+        window.interim = event.zero_padded  # the wire has one flag for both
         if event.model:
             window.model = event.model
         for label, score in event.labels:

@@ -12,7 +12,6 @@ with the transformers model (float64 reference, support/hf_reference.py) at 1, 3
 from __future__ import annotations
 
 import json
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ from tritone_server.hf_import.clips import parity_signal
 from tritone_server.hf_import.export import ExportResult, export_checkpoint
 from tritone_server.hf_import.parity import DEFAULT_TOLERANCE
 from tritone_server.hf_import.tiny import VARIANTS, write_tiny_variant
+from tritone_server.triton.torchscript import quiet_torchscript
 
 SECONDS = (1.0, 3.7, 10.0, 35.0)
 RATES = (8_000, 16_000, 44_100)
@@ -45,8 +45,7 @@ def imported(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, 
 
 
 def _load(path: Path) -> Any:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # TorchScript, deprecated in 2.10
+    with quiet_torchscript():
         return torch.jit.load(str(path), map_location="cpu")  # type: ignore[no-untyped-call]
 
 
