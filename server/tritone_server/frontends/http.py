@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import dataclasses
 import json
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -24,7 +23,7 @@ from aiohttp import web
 from tritone_server.core.dataplane import DataPlane
 from tritone_server.core.description import describe_model
 from tritone_server.core.limits import Admission, unary_calls
-from tritone_server.core.models import ACTIVATIONS, Activation, ModelSpec
+from tritone_server.core.models import ACTIVATIONS, Activation
 from tritone_server.frontends.status import http_status, internal_error, status_for
 from tritone_server.metrics import CONTENT_TYPE, Metrics, current_model
 
@@ -37,10 +36,6 @@ UNARY_KEY = web.AppKey("unary", Admission)
 
 class BadRequest(Exception):
     """The HTTP request itself is malformed (JSON, base64, parameters)."""
-
-
-def _model_json(spec: ModelSpec) -> dict[str, object]:
-    return dataclasses.asdict(describe_model(spec))
 
 
 def _error(status: int, message: str) -> web.Response:
@@ -147,7 +142,7 @@ async def readyz(request: web.Request) -> web.Response:
 
 async def list_models(request: web.Request) -> web.Response:
     models = request.app[DATAPLANE_KEY].models()
-    return web.json_response([_model_json(s) for s in models])
+    return web.json_response([describe_model(s) for s in models])
 
 
 async def metrics(request: web.Request) -> web.Response:

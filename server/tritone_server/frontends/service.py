@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import AsyncIterable, AsyncIterator, Sequence
 
 import grpc
@@ -58,7 +57,7 @@ def label_scores(pairs: Sequence[tuple[str, float]]) -> list[pb.LabelScore]:
 
 
 def model_info(spec: ModelSpec) -> pb.ModelInfo:
-    fields = dataclasses.asdict(describe_model(spec))
+    fields = describe_model(spec)
     fields["activation"] = _ACTIVATION_TO_PROTO[fields["activation"]]
     fields["state"] = pb.MODEL_STATE_READY if fields.pop("ready") else pb.MODEL_STATE_UNAVAILABLE
     return pb.ModelInfo(**fields)
