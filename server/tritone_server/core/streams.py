@@ -307,8 +307,10 @@ class LiveStream:
         self.windows_classified = 0
         """Windows the backend classified (``sequence`` counts the skipped ones too)."""
         self.sequence = 0  # windows classified or skipped: the index of the next one
-        self.skipped = 0
-        self.padding = 0
+        self.windows_skipped = 0
+        """Windows the gate kept from the backend (no speech near)."""
+        self.padding_samples = 0
+        """Zeros the padded last window added past the end of the audio."""
         self._pending: list[StreamEvent] = []  # detections closed by skipped windows
         self.last_interim_total = self.context
         self.state: State = initial_state(spec) if spec.stateful else {}
@@ -413,7 +415,7 @@ class LiveStream:
                 self._skip(self.next_start)
                 events += self._take_pending()
             else:
-                self.padding = self.next_start + self.window_samples - self.total
+                self.padding_samples = self.next_start + self.window_samples - self.total
                 events += await self._classify([self.next_start], final=True)
         end_s = self._seconds(self.total)
         if self.utterances is not None:
@@ -479,7 +481,7 @@ class LiveStream:
         end = min(start + self.window_samples, self.total)
         self.covered_end = max(self.covered_end, end)
         self.sequence += 1
-        self.skipped += 1
+        self.windows_skipped += 1
         if self.utterances is not None:  # no speech near: the segment before is over
             self._pending += self._utterances(self.utterances.flush())
         if self.detector is not None:
@@ -539,7 +541,7 @@ class LiveStream:
                         False,
                         self._progress(),
                         self.event_model,
-                        padded_tail=final and self.padding > 0,
+                        padded_tail=final and self.padding_samples > 0,
                     )
                 )
             if self.detector is not None:
@@ -581,7 +583,7 @@ class LiveStream:
             bytes_received=self.framer.bytes_received,
             frames_received=self.framer.frames_received,
             model_samples=self.total - self.context,
-            padding_samples=self.padding,
+            padding_samples=self.padding_samples,
             windows=self.windows_classified,
             detections=self.detector.count if self.detector else 0,
             duration_s=self.framer.frames_received / self.input_rate,
