@@ -61,7 +61,7 @@ async def http(gateway: Gateway) -> AsyncIterator[TestClient[web.Request, web.Ap
     app = build_app(
         gateway.dataplane,
         gateway.ready.is_set,
-        max_body_bytes=gateway.settings.audio_limits.max_encoded_bytes,
+        max_body_bytes=gateway.settings.max_clip_bytes,
     )
     async with TestClient(TestServer(app)) as test_client:
         yield test_client
