@@ -30,8 +30,8 @@ from aiohttp import web
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from tritone._proto import audio_classification_pb2 as pb
-from tritone._proto import audio_classification_pb2_grpc as pb_grpc
+from tritone_protos import audio_classification_pb2 as pb
+from tritone_protos import audio_classification_pb2_grpc as pb_grpc
 from tritone_server.audio.decode_pool import DecodePool
 from tritone_server.core.batching import MicroBatcher
 from tritone_server.core.dataplane import DataPlane

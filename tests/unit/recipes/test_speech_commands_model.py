@@ -23,8 +23,8 @@ if str(REPO) not in sys.path:
 from recipes.speech_commands import port_openwakeword as port  # noqa: E402
 from recipes.speech_commands import synthesize as synth  # noqa: E402
 from support.claims import binomial_floor, claim  # noqa: E402
-from tritone_server.training import openwakeword  # noqa: E402
 from tritone_server.triton.torchscript import quiet_torchscript  # noqa: E402
+from tritone_tools.training import openwakeword  # noqa: E402
 
 MODEL_DIR = REPO / "model_repository" / "speech-commands"
 LABELS = (

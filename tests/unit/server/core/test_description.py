@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from support.fake_backend import config
-from tritone._proto import audio_classification_pb2 as pb
+from tritone_protos import audio_classification_pb2 as pb
 from tritone_server.core.description import describe_model
 from tritone_server.core.models import spec_from_config
 from tritone_server.frontends.service import model_info

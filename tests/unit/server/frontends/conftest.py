@@ -16,7 +16,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 import tritone
 from support.inprocess import FakeTriton, gateway_settings, in_process_gateway
-from tritone._proto import audio_classification_pb2_grpc as pb_grpc
+from tritone_protos import audio_classification_pb2_grpc as pb_grpc
 from tritone_server.app import Gateway
 from tritone_server.frontends.http import build_app
 
