@@ -52,6 +52,8 @@ _OUTPUT_LINES = 200
 _EXIT_TIMEOUT_S = 10.0
 _KILL_AFTER_S = _EXIT_TIMEOUT_S + 5.0
 _READER_WAIT_S = 2.0
+_EXIT_POLL_S = 0.1
+"""How often `TritonProcess.wait` reads the return code (the child watcher sets it)."""
 STOP_WORST_CASE_S: Final = _KILL_AFTER_S + _READER_WAIT_S
 """The longest a stop takes: SIGINT, then SIGKILL, then its output reader."""
 _PR_SET_PDEATHSIG = 1
@@ -205,8 +207,24 @@ class TritonProcess:
         return self._process.pid
 
     async def wait(self) -> int:
-        """Wait until tritonserver exits (for any reason); its exit code."""
-        return await self._process.wait()
+        """Wait until tritonserver exits (for any reason); its exit code.
+
+        asyncio's own ``wait()`` returns only once every pipe of the child has closed, and a
+        python-backend stub that outlives a killed Triton holds the output pipe (for an hour,
+        orphaned_stubs.py says): a supervisor waiting on it would never restart Triton. So
+        the exit is read from the return code, set as soon as the child is reaped, and the
+        stubs it left are stopped, which closes the pipe.
+        """
+        process = self._process
+        closed = asyncio.ensure_future(process.wait())
+        try:
+            while process.returncode is None:
+                await asyncio.wait({closed}, timeout=_EXIT_POLL_S)
+        finally:
+            closed.cancel()
+        if self.launch.shm_prefix:
+            await asyncio.to_thread(kill_orphaned_stubs, self.launch.shm_prefix)
+        return process.returncode
 
     def output_tail(self) -> str:
         """The last lines Triton wrote (stdout and stderr together)."""
