@@ -47,7 +47,6 @@ __all__ = ["MAX_CLIP_S", "SegmentClipStream", "hears_whole_segments"]
 MAX_CLIP_S = 30.0
 """The most audio of one segment the model hears (the segment's last this many seconds)."""
 
-EMBEDDING_OUTPUT = "embedding"
 INLINE_RESAMPLE = 16_000
 """Resampling more input samples than this runs in a thread, as LiveStream does."""
 
@@ -55,7 +54,7 @@ INLINE_RESAMPLE = 16_000
 def hears_whole_segments(spec: ModelSpec) -> bool:
     """Whether a per-segment `spec` answers from the segment as one clip (an embedding or
     whole-clip model), rather than from its preferred window (`UtteranceCollector`)."""
-    return spec.window_samples == 0 or spec.output_name == EMBEDDING_OUTPUT
+    return spec.window_samples == 0 or spec.is_embedding
 
 
 class SegmentClipStream:
@@ -73,7 +72,7 @@ class SegmentClipStream:
         self.gate = gate
         self.inference = inference
         self.k = options.top_k or len(spec.labels)
-        self.embedding = spec.output_name == EMBEDDING_OUTPUT
+        self.embedding = spec.is_embedding
         self.activation: Activation = (
             "none" if self.embedding else (options.activation or spec.activation)
         )
@@ -90,8 +89,8 @@ class SegmentClipStream:
         """Closed segments of the gate answered so far."""
         self.kept_from = 0
         """Samples before this index are answered or can no longer be speech."""
-        self.windows = 0
-        self.skipped = 0  # a whole-clip model has no windows for the gate to skip
+        self.windows_classified = 0
+        self.windows_skipped = 0  # a whole-clip model has no windows for the gate to skip
 
     @property
     def bytes_received(self) -> int:
@@ -182,7 +181,7 @@ class SegmentClipStream:
             audio = np.pad(audio, (0, spec.min_samples - audio.shape[0]))
         clip = frame_clip(spec, audio)
         scores = await self.inference.classify_clip(spec, clip, self.activation)
-        self.windows += len(clip.starts)
+        self.windows_classified += len(clip.starts)
         labels: list[tuple[str, float]] = []
         embedding: tuple[float, ...] = ()
         if self.embedding:
@@ -212,7 +211,7 @@ class SegmentClipStream:
             frames_received=self.framer.frames_received,
             model_samples=self.total,
             padding_samples=0,
-            windows=self.windows,
+            windows=self.windows_classified,
             detections=0,
             duration_s=self.framer.frames_received / self.input_rate,
             labels=[],
