@@ -66,12 +66,11 @@ async def still_serving(client: tritone.AsyncClient) -> None:
 
 async def test_one_stream_over_max_streams_is_refused(client: tritone.AsyncClient) -> None:
     stop = asyncio.Event()
-    opened = asyncio.Semaphore(0)
-    holders = [asyncio.create_task(paced_stream(client, stop, opened)) for _ in range(3)]
+    answered = asyncio.Semaphore(0)
+    holders = [asyncio.create_task(paced_stream(client, stop, answered=answered)) for _ in range(3)]
     try:
-        for _ in holders:
-            await asyncio.wait_for(opened.acquire(), 30)
-        await asyncio.sleep(0.3)  # the first audio has reached each handler
+        for _ in holders:  # a window answered: each stream holds its place in the handler
+            await asyncio.wait_for(answered.acquire(), 60)
         with pytest.raises(tritone.ResourceExhaustedError, match="--max-streams") as caught:
             async for _ in client.stream_classify([pcm(0.5)], sample_rate=RATE, model="tones"):
                 pass

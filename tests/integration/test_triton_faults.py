@@ -33,6 +33,7 @@ from support.faults import (
 )
 from support.gateway import REPO, GatewayStartError, RunningGateway, free_port, start_gateway
 from support.tones import FREQS, LABELS, tone
+from support.waiting import wait_for
 from tritone_server.triton.local import LocalTriton
 
 pytestmark = pytest.mark.integration
@@ -48,11 +49,17 @@ SERVING_AGAIN_S = 5.0
 async def open_streams(
     client: tritone.AsyncClient, stop: asyncio.Event
 ) -> list[asyncio.Task[Outcome]]:
-    opened = asyncio.Semaphore(0)
-    tasks = [asyncio.create_task(paced_stream(client, stop, opened)) for _ in range(STREAMS)]
+    """``STREAMS`` live streams, returned once every one has had a window answered (so each
+    has frames consumed when Triton dies)."""
+    opened, answered = asyncio.Semaphore(0), asyncio.Semaphore(0)
+    tasks = [
+        asyncio.create_task(paced_stream(client, stop, opened, answered=answered))
+        for _ in range(STREAMS)
+    ]
     for _ in tasks:
         await asyncio.wait_for(opened.acquire(), 60)
-    await asyncio.sleep(1.0)  # every stream has had windows answered
+    for _ in tasks:
+        await asyncio.wait_for(answered.acquire(), 60)
     return tasks
 
 
@@ -73,9 +80,10 @@ async def classify_ok(client: tritone.AsyncClient) -> None:
     assert result.labels[0].label == LABELS[3]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def own_gateway() -> Iterator[RunningGateway]:
-    """A gateway of this module's own, with its own local Triton, and a health port."""
+    """A fresh gateway for each test, with its own local Triton, and a health port: each
+    test here ends its Triton or the gateway itself, so none can inherit another's."""
     try:
         with start_gateway("--health-port", str(free_port()), "--drain-s", "3") as running:
             yield running
@@ -135,17 +143,17 @@ async def wait_for_triton(port: int, limit_s: float) -> float:
     from tritonclient.grpc.aio import InferenceServerClient
     from tritonclient.utils import InferenceServerException
 
-    deadline = time.monotonic() + limit_s
     client = InferenceServerClient(f"127.0.0.1:{port}")
+
+    async def ready() -> bool:
+        try:
+            return bool(await client.is_server_ready(client_timeout=1.0))
+        except InferenceServerException:
+            return False
+
     try:
-        while True:
-            try:
-                if await client.is_server_ready(client_timeout=1.0):
-                    return time.monotonic()
-            except InferenceServerException:
-                pass
-            assert time.monotonic() < deadline, f"no Triton on port {port} after {limit_s} s"
-            await asyncio.sleep(0.05)
+        await wait_for(ready, limit_s, poll_s=0.05, what=f"a Triton ready on port {port}")
+        return time.monotonic()
     finally:
         await client.close()
 
@@ -153,7 +161,6 @@ async def wait_for_triton(port: int, limit_s: float) -> float:
 async def test_sigterm_under_live_streams_gives_every_stream_its_summary(
     own_gateway: RunningGateway,
 ) -> None:
-    """Runs after the kill test (same module gateway), which it ends."""
     process = own_gateway.process
     async with tritone.AsyncClient(own_gateway.target, timeout=60, retries=0) as client:
         await wait_health(own_gateway.target, True, 240)

@@ -37,11 +37,13 @@ async def paced_stream(
     stop: asyncio.Event,
     opened: asyncio.Semaphore | None = None,
     *,
+    answered: asyncio.Semaphore | None = None,
     chunk_s: float = 0.1,
     pause_s: float = 0.1,
 ) -> Outcome:
     """Send a tone in ``chunk_s`` pieces every ``pause_s`` until ``stop`` (then end the
-    stream) or until the server ends it; collect what came back."""
+    stream) or until the server ends it; collect what came back. ``opened`` is released
+    once the first chunk is taken, ``answered`` once the first window result arrives."""
     audio = to_s16le(tone(FREQS[2], chunk_s, RATE))
     stream = client.stream_classify(sample_rate=RATE, model="tones", timeout=300)
     summary: tritone.StreamSummary | None = None
@@ -73,6 +75,8 @@ async def paced_stream(
                     summary = event
                 elif isinstance(event, tritone.WindowResult):
                     windows += 1
+                    if windows == 1 and answered is not None:
+                        answered.release()
         except tritone.TritoneError as exc:
             error = exc
         ended_at = time.monotonic()

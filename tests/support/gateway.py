@@ -120,7 +120,7 @@ def start_gateway(
                 raise GatewayStartError(
                     f"the gateway was not SERVING after {STARTUP_TIMEOUT_S} s:\n{running.log()}"
                 )
-            time.sleep(0.5)
+            time.sleep(0.1)  # poll interval of the deadline above
         yield running
     finally:
         process.terminate()

@@ -119,7 +119,7 @@ class SlowBackend(LevelsBackend):
         timeout_s: float | None = None,
     ) -> dict[str, FloatArray]:
         self.timeouts.append(timeout_s)
-        await asyncio.sleep(self.delay_s)
+        await asyncio.sleep(self.delay_s)  # the behaviour: a Triton slower than a deadline
         if (inputs["waveform"] < 0).any():
             raise InvalidRequest("a window holds a negative level")
         return await super().infer(model, inputs, outputs, timeout_s=timeout_s)
