@@ -51,13 +51,10 @@ async def open_streams(
 ) -> list[asyncio.Task[Outcome]]:
     """``STREAMS`` live streams, returned once every one has had a window answered (so each
     has frames consumed when Triton dies)."""
-    opened, answered = asyncio.Semaphore(0), asyncio.Semaphore(0)
+    answered = asyncio.Semaphore(0)
     tasks = [
-        asyncio.create_task(paced_stream(client, stop, opened, answered=answered))
-        for _ in range(STREAMS)
+        asyncio.create_task(paced_stream(client, stop, answered=answered)) for _ in range(STREAMS)
     ]
-    for _ in tasks:
-        await asyncio.wait_for(opened.acquire(), 60)
     for _ in tasks:
         await asyncio.wait_for(answered.acquire(), 60)
     return tasks
