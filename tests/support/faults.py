@@ -15,6 +15,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 import tritone
 from support.tones import FREQS, to_s16le, tone
+from support.waiting import wait_for
 
 RATE = 16000
 SERVING = health_pb2.HealthCheckResponse.SERVING
@@ -61,7 +62,7 @@ async def paced_stream(
                 if opened is not None:
                     opened.release()
                 while not stop.is_set():
-                    await asyncio.sleep(pause_s)
+                    await asyncio.sleep(pause_s)  # live audio, paced as it is spoken
                     await stream.send(audio)
                     frames_sent += frames
                 await stream.end()
@@ -99,14 +100,12 @@ async def health(target: str, wait_s: float = 2.0) -> int | None:
 
 async def wait_health(target: str, serving: bool, limit_s: float, poll_s: float = 0.05) -> float:
     """Seconds until health reads SERVING (or not); AssertionError past ``limit_s``."""
-    started = time.monotonic()
-    while True:
-        status = await health(target, wait_s=1.0)
-        if (status == SERVING) == serving:
-            return time.monotonic() - started
-        elapsed = time.monotonic() - started
-        assert elapsed < limit_s, f"health still {status} after {elapsed:.1f} s"
-        await asyncio.sleep(poll_s)
+
+    async def reached() -> bool:
+        return bool((await health(target, wait_s=1.0) == SERVING) == serving)
+
+    what = "health SERVING" if serving else "health not SERVING"
+    return await wait_for(reached, limit_s, poll_s=poll_s, what=what)
 
 
 def http_get(url: str) -> tuple[int, str]:
