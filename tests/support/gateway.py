@@ -96,6 +96,10 @@ def start_gateway(
         str(REPO / "model_repository"),
         "--grace-s",
         "2",
+        # No load balancer to wait for: stopping skips the 2 s drain (a test of the drain
+        # passes its own --drain-s, which comes later and wins).
+        "--drain-s",
+        "0",
         *extra_args,
     ]
     if health_port is not None:
