@@ -18,7 +18,7 @@ import pytest_asyncio
 
 import tritone
 from support.faults import RATE, descendants_with_cmdline, paced_stream
-from support.gateway import GatewayStartError, RunningGateway, start_gateway
+from support.gateway import GatewayStartError, RunningGateway, start_gateway, tones_repository
 from support.tones import FREQS, LABELS, encode, to_s16le, tone
 from tritone._proto import audio_classification_pb2 as pb
 from tritone._proto import audio_classification_pb2_grpc as pb_grpc
@@ -40,8 +40,11 @@ LIMITS = {
 
 
 @pytest.fixture(scope="module")
-def limited() -> Iterator[RunningGateway]:
+def limited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningGateway]:
+    """A gateway under `LIMITS`, its Triton serving ``tones`` only (the model used here)."""
     args = [item for pair in LIMITS.items() for item in pair]
+    args += ["--model-repository", str(tones_repository(tmp_path_factory.mktemp("models")))]
+    args += ["--default-model", "tones"]
     try:
         with start_gateway(*args) as running:
             yield running

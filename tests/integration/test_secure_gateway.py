@@ -26,7 +26,13 @@ from prometheus_client.parser import text_string_to_metric_families
 
 import tritone
 from support.certs import TestCa, replace_file
-from support.gateway import REPO, GatewayStartError, RunningGateway, free_port, start_gateway
+from support.gateway import (
+    GatewayStartError,
+    RunningGateway,
+    free_port,
+    start_gateway,
+    tones_repository,
+)
 from support.tones import FREQS, LABELS, encode, to_s16le, tone
 from support.waiting import wait_for
 from tritone.errors import StatusCode
@@ -40,8 +46,10 @@ AUDIO = tone(FREQS[3], 0.5, 16000)
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def triton_url() -> AsyncIterator[str]:
-    async with LocalTriton(REPO / "model_repository", model_control_explicit=True) as endpoints:
+async def triton_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
+    """One Triton for the module, serving ``tones`` only: the one model these tests use."""
+    repository = tones_repository(tmp_path_factory.mktemp("models"))
+    async with LocalTriton(repository, model_control_explicit=True) as endpoints:
         yield endpoints.grpc_url
 
 
@@ -61,6 +69,8 @@ def gateway_with(triton: str, folder: Path, *flags: str) -> Iterator[Secured]:
         with start_gateway(
             "--triton-url",
             triton,
+            "--default-model",
+            "tones",
             "--metrics-port",
             str(metrics_port),
             *flags,

@@ -15,6 +15,7 @@ import os
 import signal
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -31,7 +32,13 @@ from support.faults import (
     triton_grpc_port,
     wait_health,
 )
-from support.gateway import REPO, GatewayStartError, RunningGateway, free_port, start_gateway
+from support.gateway import (
+    GatewayStartError,
+    RunningGateway,
+    free_port,
+    start_gateway,
+    tones_repository,
+)
 from support.tones import FREQS, LABELS, tone
 from support.waiting import wait_for
 from tritone_server.triton.local import LocalTriton
@@ -78,11 +85,15 @@ async def classify_ok(client: tritone.AsyncClient) -> None:
 
 
 @pytest.fixture
-def own_gateway() -> Iterator[RunningGateway]:
-    """A fresh gateway for each test, with its own local Triton, and a health port: each
-    test here ends its Triton or the gateway itself, so none can inherit another's."""
+def own_gateway(tmp_path: Path) -> Iterator[RunningGateway]:
+    """A fresh gateway for each test, with its own local Triton (serving ``tones`` only, the
+    one model these tests use: quick to start and to restart), and a health port: each test
+    here ends its Triton or the gateway itself, so none can inherit another's."""
+    repository = tones_repository(tmp_path / "models")
+    flags = ["--model-repository", str(repository), "--default-model", "tones"]
+    flags += ["--health-port", str(free_port()), "--drain-s", "3"]
     try:
-        with start_gateway("--health-port", str(free_port()), "--drain-s", "3") as running:
+        with start_gateway(*flags) as running:
             yield running
     except GatewayStartError as exc:
         pytest.fail(str(exc))
@@ -185,11 +196,12 @@ async def test_sigterm_under_live_streams_gives_every_stream_its_summary(
     print(f"\nSIGTERM: exited {stopped:.2f} s after the signal, {STREAMS} summaries")
 
 
-async def test_remote_triton_killed_and_restarted_under_live_streams() -> None:
-    triton = LocalTriton(REPO / "model_repository")
+async def test_remote_triton_killed_and_restarted_under_live_streams(tmp_path: Path) -> None:
+    triton = LocalTriton(tones_repository(tmp_path / "models"))
     endpoints = await triton.__aenter__()
     try:
-        with start_gateway("--triton-url", endpoints.grpc_url) as gateway:
+        flags = ("--triton-url", endpoints.grpc_url, "--default-model", "tones")
+        with start_gateway(*flags) as gateway:
             async with tritone.AsyncClient(gateway.target, timeout=60, retries=0) as client:
                 await classify_ok(client)
                 stop = asyncio.Event()

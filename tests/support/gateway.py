@@ -21,6 +21,18 @@ REPO = Path(__file__).resolve().parents[2]
 STARTUP_TIMEOUT_S = 240.0
 
 
+def tones_repository(root: Path) -> Path:
+    """``root`` made a model repository holding only the committed ``tones`` model.
+
+    A Triton on it starts (and restarts) in a fraction of the time the full repository
+    takes, which loads every shipped model: for tests that use no other model. Gateways on
+    it need ``--default-model tones``.
+    """
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "tones").symlink_to(REPO / "model_repository" / "tones")
+    return root
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
