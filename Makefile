@@ -17,7 +17,7 @@ TORCH_WHEELS ?= /opt/wheels
 # festvox-kallpc16k 2.4-1, festvox-us-slt-hts 0.2010.10.25-4.
 SYSTEM_PACKAGES := pocketsphinx-testdata espeak-ng flite fillets-ng-data fillets-ng-data-cs fillets-ng-data-nl
 MODEL_PACKAGES := festival festvox-kallpc16k festvox-us-slt-hts
-PROTO_OUT := client_sdk/tritone/_proto/audio_classification_pb2.py
+PROTO_OUT := protos/tritone_protos/audio_classification_pb2.py
 PROTOS := $(wildcard protos/tritone/v1/*.proto)
 
 .PHONY: install lock lock-check upgrade-check system-packages protos serve test lint typecheck unit integration models bench clean
@@ -103,4 +103,4 @@ bench: install system-packages
 	$(PY) benchmarks/transport_floor.py --streams 100 500 --seconds 8
 
 clean:
-	rm -rf $(VENV) client_sdk/tritone/_proto/*_pb2*.py* build *.egg-info
+	rm -rf $(VENV) protos/tritone_protos build *.egg-info

@@ -2,7 +2,7 @@
 
 They are generated as soon as setuptools loads this file, not only in build_py: collecting
 metadata (egg_info, the sdist's file list) already looks for the package directory
-``tritone._proto``, which a clean clone does not have.
+``tritone_protos``, which a clean clone does not have.
 """
 
 import sys

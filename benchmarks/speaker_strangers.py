@@ -45,9 +45,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "server"))
 
 from tritone_server.audio.dsp import frame_windows  # noqa: E402
-from tritone_server.training import cli as train_cli  # noqa: E402
-from tritone_server.training.data import load_audio  # noqa: E402
-from tritone_server.training.export import UNKNOWN_LABEL, load_scripted, softmax  # noqa: E402
+from tritone_tools.training import cli as train_cli  # noqa: E402
+from tritone_tools.training.data import load_audio  # noqa: E402
+from tritone_tools.training.export import UNKNOWN_LABEL, load_scripted, softmax  # noqa: E402
 
 FILLETS = Path("/usr/share/games/fillets-ng")
 TESTDATA = Path("/usr/share/pocketsphinx/test/data")

@@ -31,7 +31,7 @@ from support.inprocess import (
     in_process_gateway,
     stalled_stream,
 )
-from tritone._proto import audio_classification_pb2_grpc as pb_grpc
+from tritone_protos import audio_classification_pb2_grpc as pb_grpc
 
 RESULTS = Path(__file__).resolve().parent / "results.md"
 CHUNK_BYTES = 4 * GATED_WINDOW

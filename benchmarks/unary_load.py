@@ -31,7 +31,7 @@ import statistics
 import sys
 import time
 import wave
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,6 +74,8 @@ class Phase:
     gateway_cpu_ms: float
     triton_cpu_ms: float
     avg_batch: float
+    rows_per_request: float = 1.0
+    """Rows per request Triton received: above 1 where the gateway merged callers'."""
 
     @property
     def rps(self) -> float:
@@ -92,10 +94,19 @@ def own_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-async def batch_counts(client: triton_aio.InferenceServerClient, model: str) -> tuple[int, int]:
-    stats = await client.get_inference_statistics(model, as_json=True)
-    entry = stats["model_stats"][0]
-    return int(entry.get("inference_count", 0)), int(entry.get("execution_count", 0))
+async def batch_counts(
+    clients: Sequence[triton_aio.InferenceServerClient], model: str
+) -> tuple[int, int, int]:
+    """Inferences (rows), executions (batches) and requests of `model`, summed over every
+    Triton."""
+    inferences = executions = requests = 0
+    for client in clients:
+        stats = await client.get_inference_statistics(model, as_json=True)
+        entry = stats["model_stats"][0]
+        inferences += int(entry.get("inference_count", 0))
+        executions += int(entry.get("execution_count", 0))
+        requests += int(entry.get("inference_stats", {}).get("success", {}).get("count", 0))
+    return inferences, executions, requests
 
 
 async def drive(
@@ -121,16 +132,21 @@ async def phase(
     concurrency: int,
     seconds: float,
     call: Callable[[], Awaitable[object]],
-    stats_client: triton_aio.InferenceServerClient,
+    stats_clients: Sequence[triton_aio.InferenceServerClient],
     gateway_pid: int,
-    triton_pid: int,
+    triton_pids: Sequence[int],
 ) -> Phase:
+    """One timed phase; batch and Triton CPU are summed over every Triton given."""
+
+    def triton_cpu() -> float:
+        return float(sum(cpu_tree_seconds(pid) for pid in triton_pids))
+
     await drive(call, concurrency, min(0.5, seconds / 4))  # warm up channels and caches
-    inf0, exe0 = await batch_counts(stats_client, model)
-    me0, gw0, tr0 = own_cpu(), cpu_tree_seconds(gateway_pid), cpu_tree_seconds(triton_pid)
+    inf0, exe0, req0 = await batch_counts(stats_clients, model)
+    me0, gw0, tr0 = own_cpu(), cpu_tree_seconds(gateway_pid), triton_cpu()
     lat, wall = await drive(call, concurrency, seconds)
-    me1, gw1, tr1 = own_cpu(), cpu_tree_seconds(gateway_pid), cpu_tree_seconds(triton_pid)
-    inf1, exe1 = await batch_counts(stats_client, model)
+    me1, gw1, tr1 = own_cpu(), cpu_tree_seconds(gateway_pid), triton_cpu()
+    inf1, exe1, req1 = await batch_counts(stats_clients, model)
     n = len(lat)
     lat.sort()
     return Phase(
@@ -145,6 +161,7 @@ async def phase(
         gateway_cpu_ms=(gw1 - gw0) / n * 1000,
         triton_cpu_ms=(tr1 - tr0) / n * 1000,
         avg_batch=(inf1 - inf0) / max(1, exe1 - exe0),
+        rows_per_request=(inf1 - inf0) / max(1, req1 - req0),
     )
 
 
@@ -190,9 +207,9 @@ async def run(args: argparse.Namespace) -> list[Phase]:
                                 c,
                                 args.seconds,
                                 call,
-                                stats_client,
+                                [stats_client],
                                 gateway_pid,
-                                triton.pid,
+                                [triton.pid],
                             )
                             phases.append(p)
                             print(

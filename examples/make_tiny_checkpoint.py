@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from tritone_server.hf_import.tiny import write_tiny_checkpoint
+from tritone_tools.hf_import.tiny import write_tiny_checkpoint
 
 
 def main() -> None:

@@ -1,7 +1,9 @@
-"""Generate the SDK's protobuf and gRPC modules from protos/ (run at build time).
+"""Generate the ``tritone_protos`` package (protobuf and gRPC modules) from protos/ at build time.
 
-protoc names generated imports after the proto package (``tritone.v1``); the modules live
-in ``tritone._proto``, so the one import line in the gRPC module is rewritten.
+``tritone_protos`` is the wire API that the SDK and the gateway both import, a package of its
+own so that neither reaches into the other. protoc names generated imports after the proto
+package (``tritone.v1``); the modules live in ``tritone_protos``, so the one import line in
+the gRPC module is rewritten.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PROTO_ROOT = ROOT / "protos"
-OUT = ROOT / "client_sdk" / "tritone" / "_proto"
+OUT = ROOT / "protos" / "tritone_protos"
 
 
 def generate(out: Path = OUT) -> list[Path]:
@@ -37,13 +39,16 @@ def generate(out: Path = OUT) -> list[Path]:
             raise SystemExit("protoc failed")
         for src in sorted((Path(tmp) / "tritone" / "v1").iterdir()):
             text = src.read_text()
-            text = text.replace("from tritone.v1 import", "from tritone._proto import")
+            text = text.replace("from tritone.v1 import", "from tritone_protos import")
             dest = out / src.name
             dest.write_text(text)
             written.append(dest)
     init = out / "__init__.py"
     init.write_text('"""Generated from protos/tritone/v1 by tools/gen_protos.py; do not edit."""\n')
     written.append(init)
+    marker = out / "py.typed"  # the .pyi stubs are the package's types (PEP 561)
+    marker.write_text("")
+    written.append(marker)
     return written
 
 

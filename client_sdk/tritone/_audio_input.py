@@ -10,9 +10,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from tritone._proto import audio_classification_pb2 as pb
 from tritone.errors import invalid_argument
 from tritone.types import AudioChunk, AudioInput, PcmEncoding, RawPcm
+from tritone_protos import audio_classification_pb2 as pb
 
 _PB_ENCODING = {
     PcmEncoding.S16LE: pb.PCM_S16LE,

@@ -28,8 +28,6 @@ from tritone._config import (
     resolve_timeout,
     tls_config,
 )
-from tritone._proto import audio_classification_pb2 as pb
-from tritone._proto import audio_classification_pb2_grpc as pb_grpc
 from tritone._stream import AudioStream, StreamSpec
 from tritone._version import __version__
 from tritone.errors import ClientClosedError, from_grpc_error, invalid_argument
@@ -42,6 +40,8 @@ from tritone.types import (
     ModelInfo,
     PcmEncoding,
 )
+from tritone_protos import audio_classification_pb2 as pb
+from tritone_protos import audio_classification_pb2_grpc as pb_grpc
 
 __all__ = ["AsyncClient"]
 

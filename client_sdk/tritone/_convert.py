@@ -7,7 +7,6 @@ from collections.abc import Iterable
 from typing import Final, Literal
 
 from tritone._audio_input import check_channels, check_sample_rate, encoding_to_proto
-from tritone._proto import audio_classification_pb2 as pb
 from tritone.errors import invalid_argument
 from tritone.types import (
     Activation,
@@ -25,6 +24,7 @@ from tritone.types import (
     Utterance,
     WindowResult,
 )
+from tritone_protos import audio_classification_pb2 as pb
 
 _MAX_UINT32: Final = 2**32 - 1
 

@@ -14,7 +14,6 @@ import grpc.aio
 
 from tritone._audio_input import chunk_bytes
 from tritone._convert import stream_event
-from tritone._proto import audio_classification_pb2 as pb
 from tritone.errors import (
     CallCancelledError,
     StatusCode,
@@ -23,6 +22,7 @@ from tritone.errors import (
     from_grpc_error,
 )
 from tritone.types import AudioChunk, PcmEncoding, StreamEvent, StreamSummary
+from tritone_protos import audio_classification_pb2 as pb
 
 __all__ = ["AudioStream"]
 

@@ -1,28 +1,33 @@
-"""The ``tritone`` command: serve, classify, stream, models.
+"""The ``tritone`` command: classify, stream, models; and the subcommands other packages add.
 
-``tritone serve ...`` hands every argument after ``serve`` to the gateway
-(`tritone_server.app.main`), which needs the ``[server]`` extra. The other commands are
-clients of a running gateway at ``--target`` (default ``$TRITONE_TARGET`` or
-127.0.0.1:50051), with ``--token`` (default ``$TRITONE_TOKEN``).
+classify, stream and models are clients of a running gateway at ``--target`` (default
+``$TRITONE_TARGET`` or 127.0.0.1:50051), with ``--token`` (default ``$TRITONE_TOKEN``).
+Other packages add subcommands through the ``tritone.commands`` entry points: the gateway
+``serve``, the offline tools ``train``, ``import-hf`` and ``evaluate``. Each entry point
+names a light object with ``help`` (a line for ``tritone --help``), ``extra`` (the pip
+extra the command needs, or "") and ``load()``, which imports the command's
+``main(argv) -> int``; every argument after the command's name goes to it. The SDK imports
+none of those packages by name: when a command's package or extra is missing, the command
+says which one to install and exits with status 2.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib
 import json
 import sys
 import wave
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import asdict
+from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 from typing import Any, Literal, TextIO
 
 import numpy as np
 
-from tritone._cli_args import add_connection_arguments, connection_options
 from tritone._client import AsyncClient
+from tritone.cli_args import add_connection_arguments, connection_options
 from tritone.errors import TritoneError, UsageError
 from tritone.types import (
     AudioChunk,
@@ -39,27 +44,10 @@ from tritone.types import (
 
 __all__ = ["main"]
 
-# Commands that live in other modules (heavy ones behind an extra); every argument after the
-# command's name goes to that module's ``main(argv) -> int``.
-_DELEGATED: dict[str, tuple[str, str, str]] = {
-    "serve": ("tritone_server.app", "server", "run the gateway; arguments go to the server"),
-    "train": (
-        "tritone_server.training.cli",
-        "train",
-        "train a classifier head on a backbone and write a model directory",
-    ),
-    "import-hf": (
-        "tritone_server.hf_import.cli",
-        "hf",
-        "convert a local Hugging Face audio-classification checkpoint into a model",
-    ),
-    "evaluate": (
-        "tritone.evaluate",
-        "",
-        "classify a labelled folder or CSV through the server; accuracy, P/R/F1 "
-        "(tritone[eval] adds the progress bar and --confusion)",
-    ),
-}
+# The entry-point group other packages fill with subcommands (see the module docstring).
+COMMANDS_GROUP = "tritone.commands"
+# The SDK's own commands; an entry point may not take their names.
+_BUILTIN = frozenset({"classify", "stream", "models"})
 
 
 class _CliError(Exception):
@@ -69,9 +57,10 @@ class _CliError(Exception):
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``tritone`` command; returns the exit status."""
     args_list = list(sys.argv[1:] if argv is None else argv)
-    if args_list[:1] and args_list[0] in _DELEGATED:
-        return _delegate(args_list[0], args_list[1:])
-    parser = _parser()
+    added = _added_commands()
+    if args_list[:1] and args_list[0] in added:
+        return _delegate(added[args_list[0]], args_list[1:])
+    parser = _parser(added)
     args = parser.parse_args(args_list)
     if args.command is None:
         parser.print_help(sys.stderr)
@@ -88,33 +77,58 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 1
 
 
-def _delegate(command: str, rest: list[str]) -> int:
-    module_name, extra, _ = _DELEGATED[command]
+def _added_commands() -> dict[str, EntryPoint]:
+    """The installed ``tritone.commands`` entry points by command name (the first of a name
+    wins; the SDK's own commands cannot be replaced)."""
+    found: dict[str, EntryPoint] = {}
+    for entry in entry_points(group=COMMANDS_GROUP):
+        if entry.name not in _BUILTIN:
+            found.setdefault(entry.name, entry)
+    return dict(sorted(found.items()))
+
+
+def _delegate(entry: EntryPoint, rest: list[str]) -> int:
+    extra = ""
     try:
-        module: Any = importlib.import_module(module_name)
+        command = entry.load()
+        extra = str(command.extra)
+        command_main = command.load()
     except ImportError as exc:
-        if extra:
-            print(
-                f"tritone {command} needs the [{extra}] extra: pip install 'tritone[{extra}]' "
-                f"({exc.name} is missing)",
-                file=sys.stderr,
-            )
-            return 2
-        raise
-    status: int = module.main(rest)
+        print(_install_hint(entry.name, extra, exc), file=sys.stderr)
+        return 2
+    status: int = command_main(rest)
     return status
 
 
-def _parser() -> argparse.ArgumentParser:
+def _install_hint(name: str, extra: str, exc: ImportError) -> str:
+    """One sentence: what to install for command `name` to run."""
+    missing = exc.name or str(exc)
+    if extra:
+        return (
+            f"tritone {name} needs the [{extra}] extra: "
+            f"pip install 'tritone[{extra}]' ({missing} is missing)"
+        )
+    return f"tritone {name} needs {missing}, which is not installed: pip install tritone"
+
+
+def _help_line(entry: EntryPoint) -> str:
+    try:
+        command = entry.load()
+        extra = str(command.extra)
+        return str(command.help) + (f" (needs tritone[{extra}])" if extra else "")
+    except (ImportError, AttributeError):
+        return "not installed"
+
+
+def _parser(added: dict[str, EntryPoint]) -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     add_connection_arguments(common)
     common.add_argument("--json", action="store_true", help="print one JSON object per line")
 
     parser = argparse.ArgumentParser(prog="tritone", description="Tritone audio classification")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for command, (_, extra, help_text) in _DELEGATED.items():
-        needs = f" (needs tritone[{extra}])" if extra else ""
-        sub.add_parser(command, help=help_text + needs, add_help=False)
+    for name, entry in added.items():
+        sub.add_parser(name, help=_help_line(entry), add_help=False)
 
     classify = sub.add_parser("classify", parents=[common], help="classify whole audio files")
     classify.add_argument("files", nargs="+", metavar="FILE")

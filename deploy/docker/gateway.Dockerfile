@@ -10,6 +10,7 @@ COPY protos /src/protos
 COPY tools /src/tools
 COPY client_sdk /src/client_sdk
 COPY server /src/server
+COPY offline /src/offline
 COPY deploy/docker/install-gateway.sh /src/deploy/docker/install-gateway.sh
 RUN sh /src/deploy/docker/install-gateway.sh /src /opt/tritone
 

@@ -37,13 +37,13 @@ from recipes.speech_commands.synthesize import (
     colored_noise,
 )
 from recipes.speech_commands.train import EMBED_STRIDE, SEED, Head
-from tritone_server.training.openwakeword import (
+from tritone_server.triton.model_config import TensorConfig, render_config
+from tritone_server.triton.torchscript import device_constants
+from tritone_tools.training.openwakeword import (
     Backbone,
     load_backbone,
     openwakeword_models_dir,
 )
-from tritone_server.triton.model_config import TensorConfig, render_config
-from tritone_server.triton.torchscript import device_constants
 
 MODEL_NAME = "speech-commands"
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -259,7 +259,7 @@ speech.
 1. Backbone: the speech embedding that openwakeword==0.4.0 ships in its wheel
    (`openwakeword/resources/models/melspectrogram.onnx` and `embedding_model.onnx`,
    Apache-2.0; a port of Google's speech_embedding). Both ONNX graphs are rebuilt from torch
-   ops with the ONNX weights (`tritone_server/training/openwakeword.py`): STFT by strided
+   ops with the ONNX weights (`tritone_tools/training/openwakeword.py`): STFT by strided
    convolution (512 / 160), 32 mel bands, 10 log10 with an 80 dB floor, openwakeword's
    `x / 10 + 2`, then 76-frame windows through the conv net, 96-d each. The windows start every
    {metrics["embed_stride"]} mel frames ({metrics["embed_stride"] * 10} ms), twice as dense as

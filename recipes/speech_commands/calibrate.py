@@ -30,8 +30,9 @@ import numpy as np
 from recipes.speech_commands.detection import FloatArray, OperatingPoint, detections
 from recipes.speech_commands.evaluate_real import CONDITIONS, ROOT, Clip, build_clips, window_scores
 from recipes.speech_commands.synthesize import COMMANDS, LABELS
-from tritone.metrics import allowed_false_alarms, count_detections
-from tritone.metrics import lowest_threshold as shared_lowest_threshold
+from tritone_server.core.detection import count_detections
+from tritone_tools.evaluation.metrics import allowed_false_alarms
+from tritone_tools.evaluation.metrics import lowest_threshold as shared_lowest_threshold
 
 RESULTS = ROOT / "recipes" / "speech_commands" / "results"
 MIN_WINDOWS = (1, 2, 3)
@@ -40,7 +41,8 @@ CEILING = 0.999
 
 
 def count_spans(column: FloatArray, threshold: float, min_windows: int) -> int:
-    """Detections a stream makes on one label's scores (`tritone.metrics.count_detections`)."""
+    """Detections a stream makes on one label's scores (the gateway's rule,
+    `tritone_server.core.detection.count_detections`)."""
     return int(count_detections(column, [threshold], min_windows)[0])
 
 
@@ -48,8 +50,8 @@ def lowest_threshold(
     negative_scores: Sequence[FloatArray], label: str, allowed: int, min_windows: int
 ) -> float:
     """The lowest threshold on a grid from CEILING down to FLOOR before the label's false
-    alarms on the negatives exceed ``allowed`` (`tritone.metrics.lowest_threshold`: scanned
-    from the top, not past the first excess); CEILING if even that exceeds it."""
+    alarms on the negatives exceed ``allowed`` (`tritone_tools.evaluation.metrics.lowest_threshold`:
+    scanned from the top, not past the first excess); CEILING if even that exceeds it."""
     grid = [float(t) for t in np.linspace(CEILING, FLOOR, 200)]
     counts = sum(
         (count_detections(s[:, LABELS.index(label)], grid, min_windows) for s in negative_scores),

@@ -1,12 +1,11 @@
 """Detections as a stream makes them, offline: windows, spans above threshold, statistics.
 
-The gateway (tritone_server.streams.LiveStream) classifies 1 s windows every hop while whole
-windows are available, then one zero-padded window for the tail; a detection is a span of
-consecutive windows where a watched label's score stays at or above its threshold, reported
-when the score falls back (or the stream ends) and, with ``min_windows`` > 1, only when the
-span lasted that many windows. This module reproduces that on cached window scores, so
-thresholds can be calibrated without a gateway; the final figures are measured through the
-gateway itself (evaluate_real.py).
+The gateway (`tritone_server.core.streams.LiveStream`) classifies 1 s windows every hop
+while whole windows are available, then one zero-padded window for the tail; this module
+cuts the same windows (tests/unit/recipes/test_kws_evaluation.py compares the two). What
+counts as a detection is the gateway's own rule, `tritone_server.core.detection`, applied
+to cached window scores, so thresholds can be calibrated without a gateway; the final
+figures are measured through the gateway itself (evaluate_real.py).
 """
 
 from __future__ import annotations
@@ -19,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import stats  # type: ignore[import-untyped]
 
-from tritone.metrics import detection_spans
+from tritone_server.core.detection import detection_spans
 
 FloatArray = npt.NDArray[np.float32]
 
@@ -61,8 +60,8 @@ def detections(
     scores: FloatArray, labels: Sequence[str], point: OperatingPoint
 ) -> list[tuple[str, int, int, float]]:
     """(label, first window, last window, peak) of each detection in one stream's scores; the
-    spans are `tritone.metrics.detection_spans`, the rule ``tritone evaluate --detect``
-    counts by too."""
+    spans are the gateway's rule (`tritone_server.core.detection.detection_spans`), which
+    ``tritone evaluate --detect`` counts by too."""
     found: list[tuple[str, int, int, float]] = []
     for label, threshold in point.thresholds.items():
         column = scores[:, labels.index(label)]

@@ -1,7 +1,7 @@
 """Compare the torch port of openwakeword's backbone with openwakeword's own ONNX pipeline.
 
 The port itself (torch modules built from the Apache-2.0 ONNX files in the openwakeword
-0.4.0 wheel) lives in the installed package, `tritone_server.training.openwakeword`, because
+0.4.0 wheel) lives in the installed package, `tritone_tools.training.openwakeword`, because
 ``tritone train`` runs it; this recipe module only checks it against onnxruntime, at build
 time (build.py) and in the unit tests. See that module's docstring for the one deliberate
 difference (the 80 dB floor is taken per clip, not over the batch).
@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
-from tritone_server.training.openwakeword import (
+from tritone_tools.training.openwakeword import (
     EMBEDDING_FILE,
     INT16_SCALE,
     MEL_FILE,

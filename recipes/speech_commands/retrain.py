@@ -138,7 +138,7 @@ def install(head_state: Path, model: Path) -> None:
     checked against backbone + head the way build.py checks it."""
     from recipes.speech_commands.build import SpeechCommands, quiet_jit, script
     from recipes.speech_commands.train import EMBED_STRIDE
-    from tritone_server.training.openwakeword import load_backbone
+    from tritone_tools.training.openwakeword import load_backbone
 
     head = Head()
     head.load_state_dict(torch.load(head_state, weights_only=True))

@@ -24,7 +24,7 @@ import torch
 from torch import Tensor, nn
 
 from recipes.speech_commands.synthesize import CLIP_SAMPLES, LABELS
-from tritone_server.training.openwakeword import EMBEDDING_DIM, load_backbone, windows_for
+from tritone_tools.training.openwakeword import EMBEDDING_DIM, load_backbone, windows_for
 
 SEED = 20240601
 EMBED_STRIDE = 4  # mel frames between embedding windows (openwakeword: 8)

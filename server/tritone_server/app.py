@@ -30,8 +30,8 @@ from aiohttp import web
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from tritone._proto import audio_classification_pb2 as pb
-from tritone._proto import audio_classification_pb2_grpc as pb_grpc
+from tritone_protos import audio_classification_pb2 as pb
+from tritone_protos import audio_classification_pb2_grpc as pb_grpc
 from tritone_server.audio.decode_pool import DecodePool
 from tritone_server.core.batching import MicroBatcher
 from tritone_server.core.dataplane import DataPlane
@@ -167,7 +167,11 @@ class Gateway:
             ],
             options=options,
         )
-        self.batcher = MicroBatcher(max_delay_s=s.batch_delay_ms / 1000)
+        self.batcher = MicroBatcher(
+            max_delay_s=s.batch_delay_ms / 1000,
+            busy_hold_s=s.batch_busy_hold_ms / 1000,
+            capacity=self._triton_endpoints,
+        )
         inference = Inference(
             _LazyBackend(self),
             timeout_s=s.triton_timeout_s,
@@ -221,7 +225,7 @@ class Gateway:
             http_app = build_app(
                 self.dataplane,
                 self.ready.is_set,
-                max_body_bytes=s.audio_limits.max_encoded_bytes,
+                max_body_bytes=s.max_clip_bytes,
                 middlewares=[http_auth_middleware(self.auth)] if self.auth.enabled else [],
                 serve_metrics=s.metrics_port is None,
                 unary=self.service.unary,
@@ -255,6 +259,10 @@ class Gateway:
         site = web.TCPSite(runner, self.settings.host, port, ssl_context=ssl_context)
         await site.start()
         return _bound_port(site)
+
+    def _triton_endpoints(self) -> int:
+        """How many Tritons run requests now: the batcher holds batches while all are busy."""
+        return len(self.backend.addresses) if self.backend is not None else 1
 
     def reload(self) -> None:
         """Re-read certificates and token files now (SIGHUP); open connections stay."""

@@ -108,10 +108,19 @@ class Settings:
     batch_delay_ms: float = 2.0
     """How long a window may wait for windows of other streams to share its Triton request;
     0 sends every request as it comes."""
+    batch_busy_hold_ms: float = 0.0
+    """How much longer a batch may wait while every Triton endpoint already runs a request
+    of its model: it is sent when one comes back, with the windows that came meanwhile; 0:
+    never held."""
     decode_workers: int = 2
     audio_limits: AudioLimits = field(default_factory=AudioLimits)
     log_level: str = "INFO"
     log_json: bool = False
+
+    @property
+    def max_clip_bytes(self) -> int:
+        """The most audio one unary call carries, on gRPC and HTTP alike."""
+        return min(self.audio_limits.max_encoded_bytes, self.max_message_bytes)
 
 
 _ENV_PREFIX = "TRITONE_"

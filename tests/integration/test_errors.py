@@ -9,9 +9,9 @@ import pytest
 import tritone
 from support.gateway import RunningGateway
 from support.tones import FREQS, LABELS, to_s16le, tone
-from tritone._proto import audio_classification_pb2 as pb
-from tritone._proto import audio_classification_pb2_grpc as pb_grpc
 from tritone.errors import StatusCode
+from tritone_protos import audio_classification_pb2 as pb
+from tritone_protos import audio_classification_pb2_grpc as pb_grpc
 
 
 async def assert_still_serving(client: tritone.AsyncClient) -> None:

@@ -4,7 +4,7 @@ One gateway (with the real local Triton) for the file, on a temporary repository
 copy of `tones` and one model imported before it starts; the other architectures are
 imported with ``--target``, i.e. loaded into the running gateway without a restart, and so
 are the tiny checkpoints with the real checkpoints' switches (`tiny.VARIANTS`; their full
-length x rate matrix runs offline in tests/unit/hf_import/test_hf_variants.py, a subset
+length x rate matrix runs offline in tests/unit/offline/hf_import/test_hf_variants.py, a subset
 here). Scores through the gateway equal ``transformers.pipeline("audio-classification")`` on
 the same audio within import-hf's default tolerance (1e-4 on scores; the tiny heads are
 well-conditioned, measured differences are ~1e-6); audio at 8 kHz and 44.1 kHz is compared
@@ -26,12 +26,12 @@ import transformers
 
 import tritone
 from support.gateway import REPO, GatewayStartError, RunningGateway, start_gateway
-from tritone_server.hf_import.checkpoint import SUPPORTED_ARCHITECTURES
-from tritone_server.hf_import.cli import main
-from tritone_server.hf_import.clips import parity_signal
-from tritone_server.hf_import.parity import DEFAULT_TOLERANCE, pipeline_scores
-from tritone_server.hf_import.quiet import quiet_extractor_warnings
-from tritone_server.hf_import.tiny import (
+from tritone_tools.hf_import.checkpoint import SUPPORTED_ARCHITECTURES
+from tritone_tools.hf_import.cli import main
+from tritone_tools.hf_import.clips import parity_signal
+from tritone_tools.hf_import.parity import DEFAULT_TOLERANCE, pipeline_scores
+from tritone_tools.hf_import.quiet import quiet_extractor_warnings
+from tritone_tools.hf_import.tiny import (
     TINY_LABELS,
     VARIANTS,
     write_tiny_checkpoint,

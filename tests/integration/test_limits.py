@@ -20,8 +20,8 @@ import tritone
 from support.faults import RATE, descendants_with_cmdline, paced_stream
 from support.gateway import GatewayStartError, RunningGateway, start_gateway, tones_repository
 from support.tones import FREQS, LABELS, encode, to_s16le, tone
-from tritone._proto import audio_classification_pb2 as pb
-from tritone._proto import audio_classification_pb2_grpc as pb_grpc
+from tritone_protos import audio_classification_pb2 as pb
+from tritone_protos import audio_classification_pb2_grpc as pb_grpc
 
 pytestmark = pytest.mark.integration
 

@@ -23,9 +23,9 @@ import pytest
 import tritone
 from examples.make_demo_data import WORDS, build_data, build_words
 from support.gateway import REPO, GatewayStartError, RunningGateway, start_gateway
-from tritone import evaluate
-from tritone.datasets import list_dataset
-from tritone_server.training import cli
+from tritone_tools.evaluation import cli as evaluate
+from tritone_tools.evaluation.datasets import list_dataset
+from tritone_tools.training import cli
 
 pytestmark = pytest.mark.integration
 

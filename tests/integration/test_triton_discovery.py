@@ -30,7 +30,8 @@ from tritone_server.triton.local import LocalTriton, LocalTritonEndpoints
 pytestmark = pytest.mark.integration
 
 NAME = "tritons.test"
-STREAMS = 20
+STREAMS = 50
+"""The issue's figure: 50 live streams through a Triton killed, one added, one drained."""
 RESOLVE_S = 0.5
 ADDED_WITHIN_S = 30.0
 """The issue's contract: a Triton added behind the name gets windows within 30 s."""

@@ -20,8 +20,8 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
-from tritone_server.hf_import.checkpoint import load_checkpoint
-from tritone_server.hf_import.quiet import quiet_extractor_warnings
+from tritone_tools.hf_import.checkpoint import load_checkpoint
+from tritone_tools.hf_import.quiet import quiet_extractor_warnings
 
 FloatArray = npt.NDArray[np.float32]
 

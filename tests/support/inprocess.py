@@ -22,8 +22,8 @@ import numpy.typing as npt
 import pytest
 
 from support.fake_backend import LevelsBackend, config
-from tritone._proto import audio_classification_pb2 as pb
-from tritone._proto import audio_classification_pb2_grpc as pb_grpc
+from tritone_protos import audio_classification_pb2 as pb
+from tritone_protos import audio_classification_pb2_grpc as pb_grpc
 from tritone_server import app
 from tritone_server.audio.formats import AudioLimits
 from tritone_server.core.dataplane import DataPlane

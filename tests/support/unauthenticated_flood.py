@@ -16,8 +16,8 @@ from pathlib import Path
 
 import grpc
 
-from tritone._proto import audio_classification_pb2 as pb
-from tritone._proto import audio_classification_pb2_grpc as pb_grpc
+from tritone_protos import audio_classification_pb2 as pb
+from tritone_protos import audio_classification_pb2_grpc as pb_grpc
 
 MIB = 1024 * 1024
 _KIB_LINE = re.compile(r"^(\w+):\s+(\d+) kB$", re.M)

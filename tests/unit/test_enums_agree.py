@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import get_args
 
 import tritone
-from tritone._proto import audio_classification_pb2 as pb
+from tritone_protos import audio_classification_pb2 as pb
 from tritone_server.audio.formats import PcmEncoding as ServerPcmEncoding
 from tritone_server.core.models import ACTIVATIONS
 from tritone_server.core.models import Activation as ServerActivation

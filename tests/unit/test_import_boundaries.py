@@ -1,26 +1,51 @@
-"""Who may import whom, read from the source with `ast` (nothing is imported to check).
+"""Who may import whom between the packages, read from the source with `ast` (nothing is
+imported to check, and an import inside a function counts as much as one at the top).
 
-- Nothing under server/tritone_server imports ``recipes``: what serving or training runs is
-  in the installed package; recipes/ only build models (they import the package, not back).
-- The gateway and training import no SDK command-line module (``tritone.cli``,
-  ``tritone.evaluate``, ``tritone._cli_args``): they share the SDK's libraries
-  (``tritone.datasets``, ``tritone.metrics``) instead.
-- ``tritone.cli`` and ``tritone.evaluate`` do not import each other; both take their
-  connection arguments from ``tritone._cli_args``.
+    tritone_tools  ->  tritone (the SDK), tritone_server (the gateway)  ->  tritone_protos
+
+- ``tritone_protos`` (generated from protos/) imports none of the others: it is the wire API
+  both sides share.
+- The SDK and the gateway import ``tritone_protos`` and not each other, nor the tools: the
+  ``tritone`` console script finds ``serve``, ``train``, ``import-hf`` and ``evaluate``
+  through the ``tritone.commands`` entry points, never by module name.
+- ``tritone_tools`` (train, import-hf, evaluate) may import all three; no package imports
+  the console script itself (``tritone.cli``): commands share ``tritone.cli_args`` instead.
+- No package imports ``recipes`` (nor benchmarks, examples or the tests' support): those
+  build models and measure with the packages, not the other way round.
+
+(tests/unit/server/test_layering.py checks the layers inside the gateway.)
 """
 
 from __future__ import annotations
 
 import ast
+import importlib.util
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-SERVER = REPO / "server" / "tritone_server"
-SDK = REPO / "client_sdk" / "tritone"
-SDK_COMMANDS = ("tritone.cli", "tritone.evaluate", "tritone._cli_args")
+
+
+def _generated_protos() -> Path:
+    spec = importlib.util.find_spec("tritone_protos")
+    assert spec is not None and spec.submodule_search_locations, "run make install (protos)"
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+# Each package's folder and the other packages of this repository it may import.
+PACKAGES: dict[str, tuple[Path, frozenset[str]]] = {
+    "tritone_protos": (_generated_protos(), frozenset()),
+    "tritone": (REPO / "client_sdk" / "tritone", frozenset({"tritone_protos"})),
+    "tritone_server": (REPO / "server" / "tritone_server", frozenset({"tritone_protos"})),
+    "tritone_tools": (
+        REPO / "offline" / "tritone_tools",
+        frozenset({"tritone", "tritone_server", "tritone_protos"}),
+    ),
+}
+# Never imported by a package: the console script, and the folders that use the packages.
+NOBODY_IMPORTS = ("tritone.cli", "recipes", "benchmarks", "examples", "support")
 
 
 def imported_modules(path: Path) -> Iterator[str]:
@@ -45,10 +70,18 @@ def within(module: str, packages: tuple[str, ...]) -> bool:
     return any(module == p or module.startswith(p + ".") for p in packages)
 
 
-def server_modules() -> list[Path]:
-    modules = sorted(SERVER.rglob("*.py"))
-    assert len(modules) > 20, f"expected the gateway's modules under {SERVER}"
+def package_of(module: str) -> str:
+    return module.split(".")[0]
+
+
+def modules_of(package: str) -> list[Path]:
+    folder = PACKAGES[package][0]
+    modules = sorted(folder.rglob("*.py"))
+    assert modules, f"expected the modules of {package} under {folder}"
     return modules
+
+
+CASES = [(package, path) for package in PACKAGES for path in modules_of(package)]
 
 
 def test_the_checker_sees_every_form_of_import(tmp_path: Path) -> None:
@@ -57,27 +90,27 @@ def test_the_checker_sees_every_form_of_import(tmp_path: Path) -> None:
         "import recipes.a\n"
         "from recipes import b\n"
         "import importlib\n"
-        "importlib.import_module('recipes.c')\n"
-        "__import__('recipes.d')\n"
+        "def lazy():\n"
+        "    importlib.import_module('recipes.c')\n"
+        "    __import__('recipes.d')\n"
         "from . import relative\n"
     )
     found = {m for m in imported_modules(source) if within(m, ("recipes",))}
     assert found == {"recipes.a", "recipes", "recipes.b", "recipes.c", "recipes.d"}
 
 
-@pytest.mark.parametrize("path", server_modules(), ids=lambda p: str(p.relative_to(SERVER)))
-def test_server_imports_neither_recipes_nor_sdk_commands(path: Path) -> None:
-    bad = [m for m in imported_modules(path) if within(m, ("recipes", *SDK_COMMANDS))]
-    assert bad == [], f"{path.relative_to(REPO)} imports {bad}"
+def test_the_allowed_imports_have_no_loop() -> None:
+    # a package may import only packages listed before it: the table is its own topological order
+    order = list(PACKAGES)
+    for index, (package, (_, allowed)) in enumerate(PACKAGES.items()):
+        assert allowed <= set(order[:index]), f"{package} may import {sorted(allowed)}"
 
 
-def test_cli_and_evaluate_do_not_import_each_other() -> None:
-    cli = set(imported_modules(SDK / "cli.py"))
-    evaluate = set(imported_modules(SDK / "evaluate.py"))
-    assert not within_any(evaluate, ("tritone.cli",)), sorted(evaluate)
-    assert not within_any(cli, ("tritone.evaluate",)), sorted(cli)
-    assert "tritone._cli_args" in cli and "tritone._cli_args" in evaluate
-
-
-def within_any(modules: set[str], packages: tuple[str, ...]) -> bool:
-    return any(within(m, packages) for m in modules)
+@pytest.mark.parametrize(("package", "path"), CASES, ids=[f"{p}/{path.name}" for p, path in CASES])
+def test_packages_import_only_the_packages_below_them(package: str, path: Path) -> None:
+    allowed = PACKAGES[package][1] | {package}
+    ours = tuple(PACKAGES)
+    imported = set(imported_modules(path))
+    wrong = sorted(m for m in imported if within(m, ours) and package_of(m) not in allowed)
+    wrong += sorted(m for m in imported if within(m, NOBODY_IMPORTS))
+    assert wrong == [], f"{package}: {path.name} imports {wrong}"

@@ -9,6 +9,13 @@ batch as they are), sent once, and the rows handed back to each caller.
 
 Only equal shapes are merged, so whole-clip models never see zero-padded neighbours.
 
+While Triton is busy (this batcher has as many requests of the model in flight as there
+are endpoints to run them), a queue whose delay is over is held a little longer, up to
+``busy_hold_s``, and sent as soon as one of those requests comes back: a request sent then
+would only wait in Triton's queue, so holding it costs no latency and lets more windows
+join it. Triton's own dynamic batcher cannot do this for the gateway: it sees one request
+where the gateway saw many callers, and merges only what is queued when an instance frees.
+
 A merged request belongs to no single caller: it runs as a task of its own (callers that
 give up do not cancel it, their rows are simply not handed back), under the timeout the
 ``send`` function carries (the gateway's, not a caller's); and if Triton refuses it for a
@@ -42,21 +49,37 @@ class _Request:
 
 @dataclass
 class _Queue:
+    model: str
     send: Send
     limit: int
     requests: list[_Request] = field(default_factory=list)
     rows: int = 0
     timer: asyncio.TimerHandle | None = None
+    held_since: float | None = None
+    """When the delay ran out while Triton was busy (loop time); None: not held."""
 
 
 class MicroBatcher:
     """Use one per gateway; ``submit`` returns what a direct request would have."""
 
-    def __init__(self, *, max_delay_s: float = 0.002) -> None:
+    def __init__(
+        self,
+        *,
+        max_delay_s: float = 0.002,
+        busy_hold_s: float = 0.0,
+        capacity: Callable[[], int] = lambda: 1,
+    ) -> None:
+        """``capacity``: how many requests of one model Triton runs at once (its ready
+        endpoints); ``busy_hold_s``: the longest a queue is held beyond ``max_delay_s``
+        while that many are in flight (0: never held)."""
         self.max_delay_s = max_delay_s
+        self.busy_hold_s = busy_hold_s
+        self._capacity = capacity
         self._queues: dict[_Key, _Queue] = {}
         self._flushes: set[asyncio.Task[None]] = set()
+        self._in_flight: dict[str, int] = {}
         self.requests_sent = 0
+        self.requests_held = 0
 
     async def submit(
         self,
@@ -78,18 +101,42 @@ class MicroBatcher:
         )
         queue = self._queues.get(key)
         if queue is None:
-            queue = self._queues[key] = _Queue(send, max_batch)
+            queue = self._queues[key] = _Queue(model, send, max_batch)
         if queue.rows + rows > queue.limit:
             self._flush(key)
-            queue = self._queues[key] = _Queue(send, max_batch)
+            queue = self._queues[key] = _Queue(model, send, max_batch)
         future: asyncio.Future[Outputs] = asyncio.get_running_loop().create_future()
         queue.requests.append(_Request(inputs, rows, future))
         queue.rows += rows
         if queue.rows >= queue.limit:
             self._flush(key)
         elif queue.timer is None:
-            queue.timer = asyncio.get_running_loop().call_later(self.max_delay_s, self._flush, key)
+            queue.timer = asyncio.get_running_loop().call_later(
+                self.max_delay_s, self._delay_over, key
+            )
         return await future
+
+    def _busy(self, model: str) -> bool:
+        return self._in_flight.get(model, 0) >= max(1, self._capacity())
+
+    def _delay_over(self, key: _Key) -> None:
+        queue = self._queues.get(key)
+        if queue is None:
+            return
+        queue.timer = None
+        if self.busy_hold_s <= 0 or not self._busy(key[0]):
+            self._flush(key)
+            return
+        # Held: sent when a request of this model comes back, or when the hold runs out.
+        self.requests_held += 1
+        queue.held_since = asyncio.get_running_loop().time()
+        queue.timer = asyncio.get_running_loop().call_later(self.busy_hold_s, self._flush, key)
+
+    def _release_held(self, model: str) -> None:
+        for key in [
+            k for k, q in self._queues.items() if k[0] == model and q.held_since is not None
+        ]:
+            self._flush(key)
 
     def _flush(self, key: _Key) -> None:
         queue = self._queues.pop(key, None)
@@ -111,6 +158,7 @@ class MicroBatcher:
             names = list(live[0].inputs)
             merged = {n: np.concatenate([r.inputs[n] for r in live], axis=0) for n in names}
         self.requests_sent += 1
+        self._in_flight[queue.model] = self._in_flight.get(queue.model, 0) + 1
         try:
             result = await queue.send(merged)
         except BackendUnavailable as exc:  # Triton's state: every caller has the same fate
@@ -126,6 +174,9 @@ class MicroBatcher:
             # Which caller's rows were wrong is not known: try each alone.
             await asyncio.gather(*(self._send_alone(queue.send, r) for r in live))
             return
+        finally:
+            self._in_flight[queue.model] -= 1
+            self._release_held(queue.model)
         start = 0
         for r in live:
             if not r.future.done():

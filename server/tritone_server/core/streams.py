@@ -9,7 +9,7 @@ zero-padded window, so every sample received is classified and the summary says 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,6 +17,7 @@ import numpy as np
 from tritone_server.audio.dsp import StreamResampler
 from tritone_server.audio.formats import PcmFormat, PcmFramer
 from tritone_server.audio.window_buffer import WindowBuffer
+from tritone_server.core.detection import SpanDetector
 from tritone_server.core.gate import SpeechGate
 from tritone_server.core.inference import Inference, State, initial_state
 from tritone_server.core.limits import MIN_HOP_MS
@@ -143,53 +144,12 @@ _INLINE_RESAMPLE = 16_000
 _WINDOWS_PER_STEP = 64
 
 
-class _Detector:
-    """Spans where a watched label's score stays at or above its threshold; a span is reported
-    when it closes, and only if it lasted ``min_windows`` windows."""
-
-    def __init__(self, labels: tuple[str, ...], thresholds: Mapping[str, float], min_windows: int):
-        self.thresholds = {labels.index(label): t for label, t in thresholds.items()}
-        self.min_windows = min_windows
-        self.labels = labels
-        self.open: dict[int, tuple[float, float, float, int]] = {}  # index -> start, end, peak, n
-        self.count = 0
-
-    def update(
-        self, scores: FloatArray, start_s: float, end_s: float
-    ) -> list[tuple[str, float, float, float]]:
-        closed = []
-        for i, threshold in self.thresholds.items():
-            score = float(scores[i])
-            span = self.open.get(i)
-            if score >= threshold:
-                if span is None:
-                    self.open[i] = (start_s, end_s, score, 1)
-                else:
-                    self.open[i] = (span[0], end_s, max(span[2], score), span[3] + 1)
-            elif span is not None:
-                if span[3] >= self.min_windows:
-                    closed.append((self.labels[i], *span[:3]))
-                del self.open[i]
-        self.count += len(closed)
-        return closed
-
-    def close_all(self, end_s: float) -> list[tuple[str, float, float, float]]:
-        closed = [
-            (self.labels[i], s, min(e, end_s), p)
-            for i, (s, e, p, n) in sorted(self.open.items())
-            if n >= self.min_windows
-        ]
-        self.open.clear()
-        self.count += len(closed)
-        return closed
-
-
-def detector_for(spec: ModelSpec, options: StreamOptions) -> _Detector | None:
+def detector_for(spec: ModelSpec, options: StreamOptions) -> SpanDetector | None:
     """The stream's own threshold for its watched labels, or the model's operating point when
     the stream asks for it (``model_thresholds``) without a threshold of its own."""
     if options.detection_threshold > 0:
         watched = options.detection_labels or spec.labels
-        return _Detector(spec.labels, dict.fromkeys(watched, options.detection_threshold), 1)
+        return SpanDetector(spec.labels, dict.fromkeys(watched, options.detection_threshold), 1)
     if not options.model_thresholds:
         return None
     point = spec.detection
@@ -205,7 +165,7 @@ def detector_for(spec: ModelSpec, options: StreamOptions) -> _Detector | None:
             "give detection_threshold"
         )
     watched = options.detection_labels or tuple(calibrated)
-    return _Detector(spec.labels, {k: calibrated[k] for k in watched}, point.min_windows)
+    return SpanDetector(spec.labels, {k: calibrated[k] for k in watched}, point.min_windows)
 
 
 def validate_options(spec: ModelSpec, options: StreamOptions) -> int:

@@ -23,6 +23,7 @@ from aiohttp import web
 from tritone_server.core.dataplane import DataPlane
 from tritone_server.core.limits import Admission, unary_calls
 from tritone_server.core.models import ACTIVATIONS, Activation, ModelSpec
+from tritone_server.errors import AudioLimitError
 from tritone_server.frontends.status import http_status, internal_error, status_for
 from tritone_server.metrics import CONTENT_TYPE, Metrics, current_model
 
@@ -31,6 +32,7 @@ METRICS_KEY = web.AppKey("metrics", Metrics)
 ReadyCheck = Callable[[], bool]
 READY_KEY: web.AppKey[ReadyCheck] = web.AppKey("ready")
 UNARY_KEY = web.AppKey("unary", Admission)
+MAX_AUDIO_KEY = web.AppKey("max_audio_bytes", int)
 
 
 class BadRequest(Exception):
@@ -81,9 +83,23 @@ def _parameters(request: web.Request, body_params: Any) -> tuple[int | None, Act
     return top_k, activation
 
 
+def _check_audio_size(request: web.Request, size: int) -> None:
+    limit = request.app[MAX_AUDIO_KEY]
+    if size > limit:
+        raise AudioLimitError(
+            f"the audio is {size} bytes, more than the limit of {limit} bytes for one call "
+            "(the gateway's --max-message-bytes, as for gRPC Classify); longer audio goes "
+            "through gRPC StreamClassify",
+            limit="encoded_bytes",
+        )
+
+
 async def _audio_and_parameters(
     request: web.Request,
 ) -> tuple[bytes, int | None, Activation | None]:
+    is_json = request.content_type == "application/json"
+    if not is_json and request.content_length is not None:
+        _check_audio_size(request, request.content_length)  # refused before it is read
     body = await request.read()
     if request.content_type == "application/json":
         try:
@@ -96,7 +112,9 @@ async def _audio_and_parameters(
             audio = base64.b64decode(payload["inputs"], validate=True)
         except (binascii.Error, ValueError):
             raise BadRequest('"inputs" is not valid base64') from None
+        _check_audio_size(request, len(audio))
         return audio, *_parameters(request, payload.get("parameters"))
+    _check_audio_size(request, len(body))
     return body, *_parameters(request, None)
 
 
@@ -177,9 +195,11 @@ def build_app(
     serve_metrics: bool = True,
     unary: Admission | None = None,
 ) -> web.Application:
-    """The API app; ``middlewares`` run inside the error mapping (auth raises domain errors),
-    ``serve_metrics=False`` leaves /metrics to `build_metrics_app` on its own port, and
-    ``unary`` is the admission HTTP classify calls share with gRPC's unary calls."""
+    """The API app; ``max_body_bytes`` bounds the audio of one call (the gRPC message limit,
+    so both front ends hold the same at most), ``middlewares`` run inside the error mapping
+    (auth raises domain errors), ``serve_metrics=False`` leaves /metrics to
+    `build_metrics_app` on its own port, and ``unary`` is the admission HTTP classify calls
+    share with gRPC's unary calls."""
     # base64 in JSON is 4/3 of the audio, plus the envelope.
     app = web.Application(
         middlewares=[errors_and_metrics, *middlewares],
@@ -189,6 +209,7 @@ def build_app(
     app[METRICS_KEY] = dataplane.metrics
     app[READY_KEY] = ready
     app[UNARY_KEY] = unary or unary_calls()
+    app[MAX_AUDIO_KEY] = max_body_bytes
     app.router.add_post("/models/{model}", classify, name="classify")
     app.router.add_get("/models", list_models)
     app.router.add_get("/healthz", healthz)

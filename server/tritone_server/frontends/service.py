@@ -6,8 +6,8 @@ from collections.abc import AsyncIterable, AsyncIterator, Sequence
 
 import grpc
 
-from tritone._proto import audio_classification_pb2 as pb
-from tritone._proto import audio_classification_pb2_grpc as pb_grpc
+from tritone_protos import audio_classification_pb2 as pb
+from tritone_protos import audio_classification_pb2_grpc as pb_grpc
 from tritone_server.audio.formats import PcmEncoding, PcmFormat
 from tritone_server.core.dataplane import ClipAudio, DataPlane, RawPcmAudio
 from tritone_server.core.limits import Admission

@@ -25,7 +25,7 @@ import numpy as np
 
 from support.fuzzing.mutators import mutate
 from support.fuzzing.seeds import Seed
-from tritone._proto import audio_classification_pb2 as pb
+from tritone_protos import audio_classification_pb2 as pb
 
 Route = Literal["grpc_classify", "grpc_embed", "grpc_stream", "http"]
 Kind = Literal["encoded", "raw_pcm", "stream_config", "chunk_sequence", "request_fields"]

@@ -28,8 +28,8 @@ import grpc
 
 from support.fuzzing.cases import Case, HttpRequest
 from support.fuzzing.memory import triton_pid
-from tritone._proto import audio_classification_pb2 as pb
-from tritone._proto import audio_classification_pb2_grpc as pb_grpc
+from tritone_protos import audio_classification_pb2 as pb
+from tritone_protos import audio_classification_pb2_grpc as pb_grpc
 
 ALLOWED: Final = frozenset({"OK", "INVALID_ARGUMENT", "RESOURCE_EXHAUSTED"})
 HANG: Final = "HANG"

@@ -26,8 +26,8 @@ import numpy as np
 
 from support.fuzzing.memory import Growth, RssSampler, second_half_growth
 from support.fuzzing.seeds import Seed
-from tritone._proto import audio_classification_pb2 as pb
-from tritone._proto import audio_classification_pb2_grpc as pb_grpc
+from tritone_protos import audio_classification_pb2 as pb
+from tritone_protos import audio_classification_pb2_grpc as pb_grpc
 
 RATE: Final = 16000
 _MIX: Final = (("stream", 35), ("cancel", 20), ("classify", 25), ("http", 12), ("timeout", 8))

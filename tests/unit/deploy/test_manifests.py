@@ -82,6 +82,8 @@ def manifests(request: pytest.FixtureRequest) -> list[Manifest]:
 
 
 MONITORING_API = "monitoring.coreos.com/v1"
+SCRAPER_SOURCE = {"namespaceSelector": {"matchLabels": {"tritone/metrics-scraper": "true"}}}
+"""Who may scrape: a namespace the operator labels, not one assumed by name."""
 """The Prometheus Operator's CRDs: kubernetes-validate has no schema for them; the
 monitoring test checks what they must hold."""
 
@@ -338,9 +340,7 @@ def test_the_api_admits_only_the_chosen_callers(manifests: list[Manifest]) -> No
     for rule in policy_rules(manifests, GATEWAY, "ingress"):
         if rule is not api_rules[0]:
             (source,) = rule["from"]
-            assert source["namespaceSelector"]["matchLabels"] == {
-                "kubernetes.io/metadata.name": "monitoring"
-            }
+            assert source == SCRAPER_SOURCE
             assert {p["port"] for p in rule["ports"]} <= {"health", "metrics"}
 
 
@@ -423,7 +423,7 @@ def test_monitoring_is_optional_and_scales_on_queue_time_and_streams() -> None:
         (endpoint,) = monitor["spec"]["podMetricsEndpoints"]
         container_port(scraped, endpoint["port"])  # a port the pod serves
         assert endpoint["port"] == "metrics"
-    # scrapes come from the monitoring namespace, which both policies admit to "metrics"
+    # scrapes come from the labelled scraper namespace, which both policies admit to "metrics"
     for name in (GATEWAY, TRITON):
         admitted = [
             rule
@@ -431,6 +431,7 @@ def test_monitoring_is_optional_and_scales_on_queue_time_and_streams() -> None:
             if "metrics" in {p["port"] for p in rule["ports"]}
         ]
         assert admitted, f"{name}: metrics port closed to the scraper"
+        assert [rule["from"] for rule in admitted] == [[SCRAPER_SOURCE]]
 
     rules = yaml.safe_load(
         (REPO / "deploy/k8s/components/monitoring/prometheus-adapter-rules.yaml").read_text()

@@ -20,6 +20,7 @@ from cryptography import x509
 from support.k8s import REPO, containers, find, kubectl, render, render_text, workloads
 from tritone_server.frontends.tls import ServerTls
 from tritone_server.settings import load_settings
+from tritone_server.triton.tls import TritonTls
 
 README = (REPO / "README.md").read_text()
 SECTION = README.split("## Deploy to Kubernetes", 1)[1].split("\n## ", 1)[0]
@@ -37,10 +38,15 @@ def run_until_apply(folder: Path) -> tuple[list[dict[str, Any]], dict[str, str]]
     apply = next(i for i, line in enumerate(lines) if line.startswith("kubectl apply"))
     assert lines[apply] == "kubectl apply -k deploy/k8s/overlays/gpu"
     (folder / "deploy").symlink_to(REPO / "deploy")
+    return run_commands(lines[:apply], folder)
+
+
+def run_commands(lines: list[str], folder: Path) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """Run README commands in ``folder``, ``kubectl create`` as a client-side dry run."""
     env = {**os.environ, "PATH": os.pathsep.join([str(Path(kubectl()).parent), os.environ["PATH"]])}
     created: list[dict[str, Any]] = []
     rendered: dict[str, str] = {}
-    for line in lines[:apply]:
+    for line in lines:
         command = line
         dry = line.startswith("kubectl") and " create " in line
         if dry:
@@ -125,3 +131,40 @@ def test_the_docker_tags_are_the_ones_the_manifests_pin() -> None:
     assert built <= images
     (triton,) = [i for i in images if "tritonserver" in i]
     assert triton in SECTION, "the README names the Triton image the manifests pin"
+
+
+def test_the_triton_tls_commands_make_the_secret_the_overlay_mounts(tmp_path: Path) -> None:
+    """The README's by-hand Triton certificate: the Secret holds every key the overlay
+    mounts, and the certificate names what the gateways check it for."""
+    (block,) = [b for b in blocks("sh") if "tritone-triton-tls" in b]
+    created, _ = run_commands(block.strip().splitlines(), tmp_path)
+    (secret,) = [o for o in created if o["kind"] == "Secret"]
+    assert secret["metadata"]["name"] == "tritone-triton-tls"
+    assert secret["metadata"]["namespace"] == "tritone"
+    assert secret["type"] == "kubernetes.io/tls"
+    manifests = render("overlays/gpu-triton-tls")
+    for name in ("tritone-triton", "tritone-gateway"):
+        pod = find(manifests, "Deployment", name)["spec"]["template"]["spec"]
+        (volume,) = [
+            v
+            for v in pod["volumes"]
+            if v.get("secret", {}).get("secretName") == ("tritone-triton-tls")
+        ]
+        wanted = {item["key"] for item in volume["secret"].get("items", [])}
+        wanted = wanted or {"tls.crt", "tls.key"}  # the whole Secret: Triton's args name these
+        assert wanted <= set(secret["data"]), f"{name} mounts keys the Secret lacks"
+    gateway_env = load_settings(
+        [],
+        find(manifests, "ConfigMap", _gateway_config_map(manifests))["data"],
+    )
+    assert gateway_env.triton_tls_ca is not None
+    tls = TritonTls.from_file(tmp_path / "triton.crt", gateway_env.triton_tls_server_name)
+    cert = x509.load_pem_x509_certificate(tls.root_certificates)
+    names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert gateway_env.triton_tls_server_name in names.get_values_for_type(x509.DNSName)
+
+
+def _gateway_config_map(manifests: list[dict[str, Any]]) -> str:
+    pod = find(manifests, "Deployment", "tritone-gateway")["spec"]["template"]["spec"]
+    (gateway,) = [c for c in containers(pod) if c["name"] == "gateway"]
+    return str(gateway["envFrom"][0]["configMapRef"]["name"])

@@ -26,7 +26,7 @@ if str(REPO) not in sys.path:
 from recipes.speech_commands import port_openwakeword as port  # noqa: E402
 from recipes.speech_commands import synthesize as synth  # noqa: E402
 from support.claims import binomial_floor, claim  # noqa: E402
-from tritone_server.training import openwakeword  # noqa: E402
+from tritone_tools.training import openwakeword  # noqa: E402
 
 MODEL_DIR = REPO / "model_repository" / "speech-commands"
 LABELS = (

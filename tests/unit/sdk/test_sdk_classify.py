@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 import tritone
-from tritone._proto import audio_classification_pb2 as pb
+from tritone_protos import audio_classification_pb2 as pb
 
 if TYPE_CHECKING:
-    from unit.sdk.conftest import FakeServer
+    from support.fake_gateway import FakeServer
 
 
 def last_request(fake_server: FakeServer) -> pb.ClassifyRequest:

@@ -7,6 +7,7 @@ import json
 import sys
 import types
 import wave
+from importlib.metadata import EntryPoint
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,7 +16,7 @@ import pytest
 from tritone import cli
 
 if TYPE_CHECKING:
-    from unit.sdk.conftest import FakeServer
+    from support.fake_gateway import FakeServer
 
 
 def write_wav(
@@ -149,6 +150,56 @@ def test_serve_without_the_server_extra(
     monkeypatch.setitem(sys.modules, "tritone_server.app", None)
     assert cli.main(["serve"]) == 2
     assert "pip install 'tritone[server]'" in capsys.readouterr().err
+
+
+def test_help_lists_the_commands_other_packages_add(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        cli.main(["--help"])
+    out = capsys.readouterr().out
+    for name in ("serve", "train", "import-hf", "evaluate"):
+        assert f"    {name}" in out, name
+    assert "needs tritone[train]" in out and "needs tritone[hf]" in out
+
+
+def added_commands(monkeypatch: pytest.MonkeyPatch, *values: tuple[str, str]) -> None:
+    """Make ``tritone.commands`` hold exactly these (name, value) entry points."""
+    found = [EntryPoint(name, value, cli.COMMANDS_GROUP) for name, value in values]
+    monkeypatch.setattr(
+        cli, "entry_points", lambda group: found if group == cli.COMMANDS_GROUP else []
+    )
+
+
+def test_a_command_whose_package_or_extra_is_missing_names_what_to_install(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    wings = types.ModuleType("tritone_wings_command")
+    wings.help, wings.extra = "fly", "wings"  # type: ignore[attr-defined]
+
+    def load() -> object:
+        import tritone_wings_heavy  # type: ignore[import-not-found]  # noqa: F401
+
+        raise AssertionError("tritone_wings_heavy is not installed")
+
+    wings.load = load  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "tritone_wings_command", wings)
+    added_commands(monkeypatch, ("fly", "tritone_wings_command"), ("swim", "tritone_nowhere.swim"))
+    assert cli.main(["fly", "--high"]) == 2
+    assert capsys.readouterr().err == (
+        "tritone fly needs the [wings] extra: pip install 'tritone[wings]' "
+        "(tritone_wings_heavy is missing)\n"
+    )
+    assert cli.main(["swim"]) == 2
+    assert capsys.readouterr().err == (
+        "tritone swim needs tritone_nowhere, which is not installed: pip install tritone\n"
+    )
+
+
+def test_an_added_command_cannot_replace_the_sdks_own(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    added_commands(monkeypatch, ("models", "tritone_nowhere.command"))
+    assert cli.main(["models", "--target", "127.0.0.1:1", "--json"]) == 1  # the SDK's: no gateway
+    assert "tritone_nowhere" not in capsys.readouterr().err
 
 
 def test_no_command_prints_help(capsys: pytest.CaptureFixture[str]) -> None:

@@ -15,10 +15,10 @@ import pytest
 
 import tritone
 from tritone._config import DEFAULT_MAX_MESSAGE_BYTES, channel_options
-from tritone._proto import audio_classification_pb2_grpc as pb_grpc
+from tritone_protos import audio_classification_pb2_grpc as pb_grpc
 
 if TYPE_CHECKING:
-    from unit.sdk.conftest import FakeServer, FakeServicer
+    from support.fake_gateway import FakeServer, FakeServicer
 
 
 def test_channel_options_defaults_and_overrides() -> None:

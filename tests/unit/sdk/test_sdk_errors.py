@@ -13,7 +13,7 @@ from tritone._config import DEFAULT, resolve_timeout
 from tritone.errors import from_grpc_error
 
 if TYPE_CHECKING:
-    from unit.sdk.conftest import FakeServer
+    from support.fake_gateway import FakeServer
 
 CASES: list[tuple[str, type[tritone.TritoneError], type[BaseException]]] = [
     ("INVALID_ARGUMENT", tritone.InvalidArgumentError, ValueError),

@@ -9,7 +9,7 @@ import pytest
 
 import tritone
 from tritone import _convert
-from tritone._proto import audio_classification_pb2 as pb
+from tritone_protos import audio_classification_pb2 as pb
 
 
 def config(**options: Any) -> pb.StreamConfig:

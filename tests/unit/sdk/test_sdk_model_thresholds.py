@@ -11,7 +11,7 @@ from unit.sdk.test_sdk_cli import run, write_wav
 import tritone
 
 if TYPE_CHECKING:
-    from unit.sdk.conftest import FakeServer
+    from support.fake_gateway import FakeServer
 
 
 async def test_model_threshold_is_sent_as_model_thresholds(

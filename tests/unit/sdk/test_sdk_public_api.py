@@ -10,10 +10,11 @@ import pytest
 
 import tritone
 
-# Never loaded by these modules, whatever is installed: the gateway, its dependencies, and
-# the [eval] extra (evaluate imports tqdm and matplotlib only when a run needs them).
+# Never loaded by these modules, whatever is installed: the gateway, the offline tools, their
+# dependencies, and the [eval] extra.
 HEAVY = (
     "tritone_server",
+    "tritone_tools",
     "aiohttp",
     "torch",
     "tritonclient",
@@ -22,17 +23,8 @@ HEAVY = (
     "matplotlib",
     "tqdm",
 )
-LIGHT = frozenset({"tritone", "grpc", "google", "numpy"})
-LIGHT_MODULES = (
-    "tritone",
-    "tritone.datasets",
-    "tritone.metrics",
-    "tritone._cli_args",
-    "tritone._extras",
-    "tritone._plots",
-    "tritone.evaluate",
-    "tritone.cli",
-)
+LIGHT = frozenset({"tritone", "tritone_protos", "grpc", "google", "numpy"})
+LIGHT_MODULES = ("tritone", "tritone.cli_args", "tritone.cli")
 
 
 @pytest.mark.parametrize("module", LIGHT_MODULES)

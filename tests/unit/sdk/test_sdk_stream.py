@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 import tritone
-from tritone._proto import audio_classification_pb2 as pb
+from tritone_protos import audio_classification_pb2 as pb
 
 if TYPE_CHECKING:
-    from unit.sdk.conftest import FakeServer
+    from support.fake_gateway import FakeServer
 
 
 async def test_send_end_iterate(client: tritone.AsyncClient, fake_server: FakeServer) -> None:

@@ -14,7 +14,7 @@ import pytest
 import tritone
 
 if TYPE_CHECKING:
-    from unit.sdk.conftest import FakeServer
+    from support.fake_gateway import FakeServer
 
 # Methods whose signatures must differ between the twins, and why.
 DIFFERENT = {

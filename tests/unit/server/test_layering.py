@@ -2,7 +2,8 @@
 
 Front ends -> core -> audio / triton; `errors` is a leaf. Read from the source with `ast`, so
 a lazy import inside a function counts too. (tests/unit/test_import_boundaries.py checks
-that serving code imports neither recipes/ nor the CLI.)
+the packages around it: the gateway imports the generated `tritone_protos` and neither the
+SDK, the offline tools, the CLI nor recipes/.)
 """
 
 from __future__ import annotations

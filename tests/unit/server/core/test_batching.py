@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import pytest
 
 from support.fake_backend import LevelsBackend, config
+from support.waiting import wait_for
 from tritone_server.core.batching import MicroBatcher
 from tritone_server.core.inference import Inference
 from tritone_server.core.models import spec_from_config
@@ -180,3 +181,80 @@ async def test_triton_unavailable_reaches_every_caller_without_retrying_each() -
     )
     assert all(isinstance(o, BackendUnavailable) for o in outcomes)
     assert sent == [3]
+
+
+class Gated:
+    """A backend whose requests return only when the test opens the gate."""
+
+    def __init__(self) -> None:
+        self.batches: list[int] = []
+        self.gate = asyncio.Event()
+
+    async def send(self, inputs: Mapping[str, FloatArray]) -> dict[str, FloatArray]:
+        self.batches.append(inputs["x"].shape[0])
+        await self.gate.wait()
+        return {"y": inputs["x"][:, :1]}
+
+
+async def _until(condition: Callable[[], bool], what: str) -> None:
+    # state the batcher changes, no event to wait on: polled, with a deadline
+    await wait_for(condition, 30, poll_s=0.001, what=what)
+
+
+async def test_while_triton_is_busy_a_batch_is_held_until_a_request_returns() -> None:
+    batcher = MicroBatcher(max_delay_s=0.001, busy_hold_s=30.0, capacity=lambda: 1)
+    backend = Gated()
+    first = asyncio.ensure_future(
+        batcher.submit("m", rows(0), ["y"], max_batch=64, send=backend.send)
+    )
+    await _until(lambda: backend.batches == [1], "the first request is sent")
+    later = [
+        asyncio.ensure_future(batcher.submit("m", rows(i), ["y"], max_batch=64, send=backend.send))
+        for i in (1, 2)
+    ]
+    await _until(lambda: batcher.requests_held == 1, "the second batch is held")
+    later.append(
+        asyncio.ensure_future(batcher.submit("m", rows(3), ["y"], max_batch=64, send=backend.send))
+    )
+    await asyncio.sleep(0.01)  # far beyond the 1 ms delay: held, not sent
+    assert backend.batches == [1]
+    backend.gate.set()  # the first request returns: the held batch goes, with the late row
+    results = await asyncio.wait_for(asyncio.gather(first, *later), timeout=5)
+    assert backend.batches == [1, 3]
+    assert [r["y"][0, 0] for r in results] == [0, 1, 2, 3]
+
+
+async def test_a_held_batch_goes_when_the_hold_runs_out() -> None:
+    batcher = MicroBatcher(max_delay_s=0.001, busy_hold_s=0.02, capacity=lambda: 1)
+    backend = Gated()
+    first = asyncio.ensure_future(
+        batcher.submit("m", rows(0), ["y"], max_batch=64, send=backend.send)
+    )
+    await _until(lambda: backend.batches == [1], "the first request is sent")
+    second = asyncio.ensure_future(
+        batcher.submit("m", rows(1), ["y"], max_batch=64, send=backend.send)
+    )
+    await _until(lambda: backend.batches == [1, 1], "the hold ran out and the batch went")
+    assert batcher.requests_held == 1
+    backend.gate.set()
+    await asyncio.wait_for(asyncio.gather(first, second), timeout=5)
+
+
+async def test_no_hold_while_an_endpoint_is_free_or_for_another_model() -> None:
+    batcher = MicroBatcher(max_delay_s=0.001, busy_hold_s=30.0, capacity=lambda: 2)
+    backend = Gated()
+    calls = [
+        asyncio.ensure_future(batcher.submit("m", rows(0), ["y"], max_batch=64, send=backend.send))
+    ]
+    await _until(lambda: backend.batches == [1], "the first request is sent")
+    calls.append(
+        asyncio.ensure_future(batcher.submit("m", rows(1), ["y"], max_batch=64, send=backend.send))
+    )
+    await _until(lambda: backend.batches == [1, 1], "a second endpoint was free")
+    calls.append(
+        asyncio.ensure_future(batcher.submit("n", rows(2), ["y"], max_batch=64, send=backend.send))
+    )
+    await _until(lambda: backend.batches == [1, 1, 1], "model n has nothing in flight")
+    assert batcher.requests_held == 0
+    backend.gate.set()
+    await asyncio.wait_for(asyncio.gather(*calls), timeout=5)

@@ -16,7 +16,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 import tritone
 from support.inprocess import FakeTriton, gateway_settings, in_process_gateway
-from tritone._proto import audio_classification_pb2_grpc as pb_grpc
+from tritone_protos import audio_classification_pb2_grpc as pb_grpc
 from tritone_server.app import Gateway
 from tritone_server.frontends.http import build_app
 
@@ -61,7 +61,7 @@ async def http(gateway: Gateway) -> AsyncIterator[TestClient[web.Request, web.Ap
     app = build_app(
         gateway.dataplane,
         gateway.ready.is_set,
-        max_body_bytes=gateway.settings.audio_limits.max_encoded_bytes,
+        max_body_bytes=gateway.settings.max_clip_bytes,
     )
     async with TestClient(TestServer(app)) as test_client:
         yield test_client

@@ -13,8 +13,8 @@ import pytest_asyncio
 from aiohttp import web
 
 from support.certs import replace_file
-from tritone._proto import audio_classification_pb2 as pb
-from tritone._proto import audio_classification_pb2_grpc as pb_grpc
+from tritone_protos import audio_classification_pb2 as pb
+from tritone_protos import audio_classification_pb2_grpc as pb_grpc
 from tritone_server.errors import PermissionDenied, Unauthenticated
 from tritone_server.frontends.auth import (
     Authenticator,

@@ -22,12 +22,15 @@ import numpy.typing as npt
 import pytest
 import soundfile as sf
 from aiohttp import web
-from aiohttp.test_utils import TestClient
+from aiohttp.test_utils import TestClient, TestServer
 
 from support.inprocess import DEFAULT_MODEL, LIMITS, RATE, SECRET, counter, levels
 from tritone_server.app import Gateway
+from tritone_server.audio.formats import AudioLimits
 from tritone_server.errors import AudioLimitError, BackendUnavailable, ModelNotFound
+from tritone_server.frontends.http import build_app
 from tritone_server.frontends.status import http_status, status_for
+from tritone_server.settings import Settings
 
 Http = TestClient[web.Request, web.Application]
 FloatArray = npt.NDArray[np.float32]
@@ -240,6 +243,36 @@ async def test_a_body_over_the_size_limit_is_413_json(http: Http) -> None:
     response = await http.post(f"/models/{DEFAULT_MODEL}", data=too_big)
     assert response.status == 413
     assert "error" in await response.json()
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+async def test_audio_over_the_clip_limit_is_413_before_decoding(
+    gateway: Gateway, as_json: bool
+) -> None:
+    """HTTP holds no more per call than gRPC Classify: the app's limit (the gateway passes
+    --max-message-bytes when it is below the decoder's) bounds the audio, raw or base64 in
+    JSON, whose body may be 4/3 of it."""
+    limit = 1000
+    app = build_app(gateway.dataplane, gateway.ready.is_set, max_body_bytes=limit)
+    audio = wav(levels((0.5, 1.0)))  # a valid clip, so only its size can refuse it
+    assert len(audio) > limit
+    if as_json:
+        body = json.dumps({"inputs": base64.b64encode(audio).decode()}).encode()
+        headers = {"Content-Type": "application/json"}
+    else:
+        body, headers = audio, {"Content-Type": "audio/wav"}
+    async with TestClient(TestServer(app)) as client:
+        response = await client.post(f"/models/{DEFAULT_MODEL}", data=body, headers=headers)
+        assert response.status == 413
+        error = (await response.json())["error"]
+    assert f"the audio is {len(audio)} bytes" in error and "StreamClassify" in error
+
+
+def test_the_clip_limit_is_the_smaller_of_the_message_and_decoder_limits() -> None:
+    small_message = Settings(max_message_bytes=1000)
+    assert small_message.max_clip_bytes == 1000
+    small_decoder = Settings(audio_limits=AudioLimits(max_encoded_bytes=500))
+    assert small_decoder.max_clip_bytes == 500
 
 
 @pytest.mark.parametrize(

@@ -37,8 +37,8 @@ from support.inprocess import (
     stalled_stream,
 )
 from support.waiting import wait_for
-from tritone._proto import audio_classification_pb2 as pb
-from tritone._proto import audio_classification_pb2_grpc as pb_grpc
+from tritone_protos import audio_classification_pb2 as pb
+from tritone_protos import audio_classification_pb2_grpc as pb_grpc
 from tritone_server.app import SERVICE_NAME, Gateway
 from tritone_server.metrics import Metrics
 

@@ -9,7 +9,7 @@ figure has to stay near the queue's own budget.
 from __future__ import annotations
 
 from support.inprocess import GATED_WINDOW, FakeTriton, stalled_stream
-from tritone._proto import audio_classification_pb2_grpc as pb_grpc
+from tritone_protos import audio_classification_pb2_grpc as pb_grpc
 from tritone_server.app import Gateway
 
 CHUNK_BYTES = 4 * GATED_WINDOW  # float32 samples

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tritone._proto import audio_classification_pb2 as pb
+from tritone_protos import audio_classification_pb2 as pb
 from tritone_server.core.stream_request import GateRequest
 from tritone_server.errors import InvalidRequest
 from tritone_server.frontends.service import stream_request
