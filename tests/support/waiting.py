@@ -40,22 +40,6 @@ async def wait_for(
         await asyncio.sleep(poll_s)
 
 
-def wait_for_sync(
-    predicate: Callable[[], bool],
-    limit_s: float = DEADLINE_S,
-    *,
-    poll_s: float = POLL_S,
-    what: str = "",
-) -> float:
-    """`wait_for` for threads and blocking code."""
-    started = time.monotonic()
-    while not predicate():
-        elapsed = time.monotonic() - started
-        assert elapsed < limit_s, f"not true after {elapsed:.1f} s: {what or predicate}"
-        time.sleep(poll_s)
-    return time.monotonic() - started
-
-
 async def settle(rounds: int = 20) -> None:
     """Let every ready task run ``rounds`` loop iterations (no wall-clock time involved).
 
