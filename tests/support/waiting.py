@@ -9,6 +9,7 @@ event takes and says what never happened.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
 from collections.abc import Awaitable, Callable
 
@@ -31,7 +32,7 @@ async def wait_for(
     started = time.monotonic()
     while True:
         result = predicate()
-        if not isinstance(result, bool):
+        if inspect.isawaitable(result):
             result = await result
         if result:
             return time.monotonic() - started
