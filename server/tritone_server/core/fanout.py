@@ -139,7 +139,7 @@ class ModelFanout:
             model=summary.model,
             model_version=summary.model_version,
             windows=summary.windows,
-            windows_skipped=stream.skipped,
+            windows_skipped=stream.windows_skipped,
             segments=segments if gated or is_gate else 0,
             model_samples=summary.model_samples,
             padding_samples=summary.padding_samples,
