@@ -31,7 +31,6 @@ Usage: python recipes/build_speaker_embedding.py [--repository model_repository]
 """
 
 import argparse
-import contextlib
 import importlib.util
 import itertools
 import math
@@ -39,7 +38,7 @@ import shutil
 import subprocess
 import tempfile
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,6 +50,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from tritone_server.triton.model_config import TensorConfig, render_config
+from tritone_server.triton.torchscript import quiet_torchscript
 
 MODEL_NAME = "speaker-embedding"
 SAMPLE_RATE = 16_000
@@ -229,16 +229,8 @@ def build_module() -> SpeakerEmbedding:
     return module.eval()
 
 
-@contextlib.contextmanager
-def _torchscript_allowed() -> Iterator[None]:
-    """torch >= 2.10 deprecates TorchScript for torch.export; Triton's libtorch needs it."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", r"`torch\.jit\.\w+` is deprecated", DeprecationWarning)
-        yield
-
-
 def load_model(path: Path) -> Any:
-    with _torchscript_allowed():
+    with quiet_torchscript():
         return torch.jit.load(str(path), map_location="cpu")  # type: ignore[no-untyped-call]
 
 
@@ -550,7 +542,7 @@ def print_figures(fig: Figures) -> None:
 def build(repository: Path) -> Path:
     model_dir = repository / MODEL_NAME
     (model_dir / "1").mkdir(parents=True, exist_ok=True)
-    with _torchscript_allowed():
+    with quiet_torchscript():
         scripted = torch.jit.script(build_module())
         torch.jit.save(scripted, str(model_dir / "1" / "model.pt"))
     (model_dir / "config.pbtxt").write_text(config_pbtxt(), encoding="utf-8")

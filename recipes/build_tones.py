@@ -12,16 +12,14 @@ Usage: python recipes/build_tones.py [--repository model_repository]
 """
 
 import argparse
-import contextlib
 import math
-import warnings
-from collections.abc import Iterator
 from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 
 from tritone_server.triton.model_config import TensorConfig, render_config
+from tritone_server.triton.torchscript import quiet_torchscript
 
 MODEL_NAME = "tones"
 SAMPLE_RATE = 16_000
@@ -150,18 +148,10 @@ Apache-2.0, part of Tritone.
 """
 
 
-@contextlib.contextmanager
-def _torchscript_allowed() -> Iterator[None]:
-    """torch >= 2.10 deprecates TorchScript for torch.export; Triton's libtorch needs it."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", r"`torch\.jit\.\w+` is deprecated", DeprecationWarning)
-        yield
-
-
 def build(repository: Path) -> Path:
     model_dir = repository / MODEL_NAME
     (model_dir / "1").mkdir(parents=True, exist_ok=True)
-    with _torchscript_allowed():
+    with quiet_torchscript():
         scripted = torch.jit.script(ToneBands().eval())
         torch.jit.save(scripted, str(model_dir / "1" / "model.pt"))
     (model_dir / "config.pbtxt").write_text(config_pbtxt(), encoding="utf-8")
@@ -172,7 +162,7 @@ def build(repository: Path) -> Path:
 
 def self_check(model_dir: Path) -> None:
     """Load what was written and check that every band centre classifies to its label."""
-    with _torchscript_allowed():
+    with quiet_torchscript():
         module = torch.jit.load(str(model_dir / "1" / "model.pt"), map_location="cpu")  # type: ignore[no-untyped-call]
     t = torch.arange(SAMPLE_RATE // 2, dtype=torch.float64) / SAMPLE_RATE
     tones = torch.stack([torch.sin(2 * math.pi * f * t) for f in band_centres()]).float()

@@ -29,13 +29,11 @@ Usage: python recipes/build_voice_activity.py [--repository model_repository]
 """
 
 import argparse
-import contextlib
 import hashlib
 import importlib.metadata
 import importlib.resources
-import warnings
 import wave
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,7 +43,7 @@ import torch
 from torch import Tensor, nn
 
 from tritone_server.triton.model_config import TensorConfig, render_config
-from tritone_server.triton.torchscript import device_constants
+from tritone_server.triton.torchscript import device_constants, quiet_torchscript
 
 MODEL_NAME = "voice-activity"
 SILERO_VERSION = "6.2.3"
@@ -186,14 +184,6 @@ _WEIGHT_SOURCES = {
 }
 
 
-@contextlib.contextmanager
-def _torchscript_allowed() -> Iterator[None]:
-    """torch >= 2.10 deprecates TorchScript for torch.export; Triton's libtorch needs it."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", r"`torch\.jit\.\w+` is deprecated", DeprecationWarning)
-        yield
-
-
 def silero_jit_path() -> Path:
     """silero_vad/data/silero_vad.jit of the installed silero-vad, which must be 6.2.3."""
     try:
@@ -209,7 +199,7 @@ def silero_jit_path() -> Path:
 
 def load_silero() -> torch.jit.ScriptModule:
     """silero-vad's own stateful wrapper (what `silero_vad.load_silero_vad()` returns)."""
-    with _torchscript_allowed():
+    with quiet_torchscript():
         module: torch.jit.ScriptModule = torch.jit.load(  # type: ignore[no-untyped-call]
             str(silero_jit_path()), map_location="cpu"
         )
@@ -338,7 +328,7 @@ class ParityRow:
 def parity(model_path: Path) -> list[ParityRow]:
     """Compare model.pt, run as the gateway runs it, with silero-vad's own probabilities."""
     silero = load_silero()
-    with _torchscript_allowed():
+    with quiet_torchscript():
         exported = torch.jit.load(str(model_path), map_location="cpu")  # type: ignore[no-untyped-call]
     signals = {str(p.relative_to(TESTDATA_DIR)): read_wav(p) for p in testdata_recordings()}
     signals.update(generated_signals())
@@ -477,7 +467,7 @@ def build(repository: Path) -> tuple[Path, str]:
     core = core_from_silero(load_silero())
     model_dir = repository / MODEL_NAME
     (model_dir / "1").mkdir(parents=True, exist_ok=True)
-    with _torchscript_allowed():
+    with quiet_torchscript():
         scripted = torch.jit.script(core)
         torch.jit.save(scripted, str(model_dir / "1" / "model.pt"))
     (model_dir / "config.pbtxt").write_text(config_pbtxt(), encoding="utf-8")
@@ -487,7 +477,7 @@ def build(repository: Path) -> tuple[Path, str]:
 
 def self_check(model_path: Path) -> None:
     """model.pt loads on CPU, runs batches of runs of windows, and its graph names no device."""
-    with _torchscript_allowed():
+    with quiet_torchscript():
         module = torch.jit.load(str(model_path), map_location="cpu")  # type: ignore[no-untyped-call]
     for batch, windows in ((1, 1), (4, 1), (1, 7), (3, 5)):
         length = CONTEXT_SAMPLES + windows * HOP_SAMPLES

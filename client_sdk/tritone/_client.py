@@ -409,8 +409,11 @@ class AsyncClient:
                 the gate, and `SpeechSegment` events say when speech starts and ends.
             gate_threshold: Speech probability at which a hop counts as speech; None: 0.5.
             gate_padding_ms: Audio kept before and after speech, in ms; None: 200.
-            per_segment: Gated classifiers (among ``models``) that answer once per speech
-                segment, with an `Utterance`, instead of per window.
+            per_segment: Gated models (among ``models``) that answer once per speech
+                segment, with an `Utterance`, instead of per window: a windowed classifier
+                from its most energetic window, a whole-clip model (a `tritone train` speaker
+                model: who spoke, or ``unknown``) from the segment's audio, an embedding
+                model with the segment's pooled embedding.
             timeout: Deadline of the whole stream in seconds. Left out or None: no deadline,
                 as a live stream lasts as long as its audio (the client's timeout is for
                 unary calls).

@@ -312,6 +312,7 @@ def stream_event(resp: pb.StreamClassifyResponse) -> StreamEvent | None:
             too_long=u.too_long,
             frames_received=resp.frames_received,
             consumed_s=resp.consumed_s,
+            embedding=tuple(u.embedding),
         )
     if kind == "summary":
         s = resp.summary

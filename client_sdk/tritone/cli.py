@@ -168,7 +168,8 @@ def _parser(added: dict[str, EntryPoint]) -> argparse.ArgumentParser:
         "--per-segment",
         type=_names,
         default=(),
-        help="gated models that answer once per speech segment, comma-separated",
+        help="gated models that answer once per speech segment, comma-separated (a "
+        "command word, a speaker, or an embedding per utterance)",
     )
     stream.add_argument("--gate-threshold", type=float, help="speech probability (default: 0.5)")
     stream.add_argument(
@@ -367,9 +368,13 @@ def _print_event(event: StreamEvent, *, as_json: bool) -> None:
         what = "speech ended" if event.final else "speech started"
         print(f"{what} [{event.start_s:7.2f} - {event.end_s:7.2f}]")
     elif isinstance(event, Utterance):
-        said = "too long for one utterance" if event.too_long else event.labels[0].label
-        if not event.too_long:
-            said += f" {event.labels[0].score:.3f}"
+        if event.too_long:
+            said = "too long for one utterance"
+        elif event.embedding:
+            head = ", ".join(f"{x:.3f}" for x in event.embedding[:3])
+            said = f"embedding {len(event.embedding)}-d [{head}, ...]"
+        else:
+            said = f"{event.labels[0].label} {event.labels[0].score:.3f}"
         print(f"utterance {event.model} [{event.start_s:7.2f} - {event.end_s:7.2f}] {said}")
     else:
         labels = ", ".join(f"{ls.label} {ls.score:.3f}" for ls in event.labels)

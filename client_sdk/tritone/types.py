@@ -213,17 +213,21 @@ class Utterance:
     end_s: float
     """End of the speech segment."""
     labels: tuple[LabelScore, ...]
-    """Labels of the window the model was surest of, best first; empty when `too_long`."""
+    """Labels of the segment's most energetic window (a whole-clip model such as a `tritone
+    train` speaker model: of the segment's audio, `unknown` for a stranger), best first;
+    empty when `too_long` or for an embedding model."""
     window_start_s: float
-    """Start of that window."""
+    """Start of the audio the answer comes from (that window, or the padded segment)."""
     window_end_s: float
-    """End of that window."""
+    """End of that audio."""
     too_long: bool
     """The segment was longer than one utterance (1.5 of the model's windows): no labels."""
     frames_received: int
     """Frames the server had received when it sent this event."""
     consumed_s: float
     """Seconds of audio the server had consumed when it sent this event."""
+    embedding: tuple[float, ...] = ()
+    """An embedding model's answer: the segment's pooled, unit-length embedding."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,10 +11,7 @@ Usage: python -m recipes.speech_commands.build [--cache .cache/speech_commands]
 """
 
 import argparse
-import contextlib
 import json
-import warnings
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +35,7 @@ from recipes.speech_commands.synthesize import (
 )
 from recipes.speech_commands.train import EMBED_STRIDE, SEED, Head
 from tritone_server.triton.model_config import TensorConfig, render_config
-from tritone_server.triton.torchscript import device_constants
+from tritone_server.triton.torchscript import device_constants, quiet_torchscript
 from tritone_tools.training.openwakeword import (
     Backbone,
     load_backbone,
@@ -60,15 +57,6 @@ DESCRIPTION = (
     "synthetic speech (espeak-ng, flite, Festival). "
     "Built by recipes/speech_commands."
 )
-
-
-@contextlib.contextmanager
-def quiet_jit() -> Iterator[None]:
-    """torch.jit.* raise DeprecationWarnings in torch 2.x; the build must stay quiet."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        warnings.simplefilter("ignore", FutureWarning)
-        yield
 
 
 class SpeechCommands(nn.Module):
@@ -104,7 +92,7 @@ def fuse(cache: Path) -> SpeechCommands:
 
 
 def script(model: SpeechCommands) -> torch.jit.ScriptModule:
-    with quiet_jit():
+    with quiet_torchscript():
         scripted: torch.jit.ScriptModule = torch.jit.script(model)
     pinned = device_constants(scripted)
     if pinned:
@@ -439,7 +427,7 @@ def main() -> None:
 
     out = args.repository / MODEL_NAME
     (out / "1").mkdir(parents=True, exist_ok=True)
-    with quiet_jit():
+    with quiet_torchscript():
         torch.jit.save(scripted, str(out / "1" / "model.pt"))
     (out / "labels.txt").write_text("\n".join(LABELS) + "\n")
     (out / "config.pbtxt").write_text(config_pbtxt(aggregation, HOP_SAMPLES, operating_point()))

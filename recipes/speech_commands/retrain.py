@@ -136,8 +136,9 @@ def main() -> None:
 def install(head_state: Path, model: Path) -> None:
     """Fuse the ported backbone with a retrained head into the served TorchScript file,
     checked against backbone + head the way build.py checks it."""
-    from recipes.speech_commands.build import SpeechCommands, quiet_jit, script
+    from recipes.speech_commands.build import SpeechCommands, script
     from recipes.speech_commands.train import EMBED_STRIDE
+    from tritone_server.triton.torchscript import quiet_torchscript
     from tritone_tools.training.openwakeword import load_backbone
 
     head = Head()
@@ -151,7 +152,7 @@ def install(head_state: Path, model: Path) -> None:
     with torch.no_grad():
         if not torch.allclose(fused(probe), scripted(probe), atol=1e-4):
             raise SystemExit("the scripted model differs from backbone + head")
-    with quiet_jit():
+    with quiet_torchscript():
         torch.jit.save(scripted, str(model))
     print(f"wrote {model}")
 

@@ -1,8 +1,9 @@
 """Prometheus metrics of one gateway, in a registry of its own (several gateways can share a
 process, as tests do).
 
-The model of the current RPC is put in ``current_model`` by the servicer once it knows it,
-so the metrics interceptor can label requests by model without parsing them.
+The model of the current RPC is put in ``current_model`` by the DataPlane call that resolves
+it (classify, embed, opening a stream), so the metrics interceptor can label requests by
+model without parsing them.
 """
 
 from __future__ import annotations

@@ -44,8 +44,6 @@ FloatArray = npt.NDArray[np.float32]
 TOLERANCE = DEFAULT_TOLERANCE
 FIRST = "WhisperForAudioClassification"
 """Imported before the gateway starts; the others go in through --target."""
-MEASURED: dict[tuple[str, float, int], float] = {}
-"""(architecture, seconds, input rate) -> max |score difference|, printed at the end."""
 
 
 def _name(architecture: str) -> str:
@@ -132,7 +130,6 @@ async def test_scores_equal_the_transformers_pipeline(
         expected = pipeline_scores(pipelines[architecture], audio, TINY_LABELS)
         np.testing.assert_allclose(got, expected, atol=TOLERANCE, rtol=0)
         spread.append(expected)
-        MEASURED[(architecture, seconds, 16_000)] = float(np.abs(got - expected).max())
     # The tiny heads are calibrated: the scores depend on the clip (so parity means something).
     assert np.abs(np.diff(np.stack(spread), axis=0)).max() > 0.01
 
@@ -153,7 +150,6 @@ async def test_other_rates_equal_the_pipeline_on_soxr_resampled_audio(
     resampled = np.asarray(soxr.resample(audio, rate, 16_000), dtype=np.float32)
     expected = pipeline_scores(pipelines[architecture], resampled, TINY_LABELS)
     np.testing.assert_allclose(got, expected, atol=TOLERANCE, rtol=0)
-    MEASURED[(architecture, 2.3, rate)] = float(np.abs(got - expected).max())
 
 
 async def test_the_catalogue_describes_imported_models(
@@ -222,7 +218,6 @@ async def test_real_architectures_equal_the_pipeline_through_the_gateway(
     resampled = np.asarray(soxr.resample(audio, rate, 16_000), dtype=np.float32)
     expected = pipeline_scores(variants[name], resampled, labels)
     np.testing.assert_allclose(got, expected, atol=TOLERANCE, rtol=0)
-    MEASURED[(name, seconds, rate)] = float(np.abs(got - expected).max())
 
 
 async def test_a_multi_label_model_gives_a_clip_several_labels(
@@ -238,9 +233,3 @@ async def test_a_multi_label_model_gives_a_clip_several_labels(
     scores = [item.score for item in result.labels]
     assert sum(score >= 0.5 for score in scores) >= 2, scores
     assert abs(sum(scores) - 1.0) > 0.05  # sigmoid scores, not a distribution
-
-
-def test_report_the_measured_differences(capsys: pytest.CaptureFixture[str]) -> None:
-    with capsys.disabled():
-        for (arch, seconds, rate), diff in sorted(MEASURED.items()):
-            print(f"\n{arch} {seconds:g} s at {rate} Hz: max |score difference| {diff:.2e}")

@@ -18,7 +18,7 @@ import pytest_asyncio
 
 import tritone
 from support.faults import RATE, descendants_with_cmdline, paced_stream
-from support.gateway import GatewayStartError, RunningGateway, start_gateway
+from support.gateway import GatewayStartError, RunningGateway, start_gateway, tones_repository
 from support.tones import FREQS, LABELS, encode, to_s16le, tone
 from tritone_protos import audio_classification_pb2 as pb
 from tritone_protos import audio_classification_pb2_grpc as pb_grpc
@@ -40,8 +40,11 @@ LIMITS = {
 
 
 @pytest.fixture(scope="module")
-def limited() -> Iterator[RunningGateway]:
+def limited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningGateway]:
+    """A gateway under `LIMITS`, its Triton serving ``tones`` only (the model used here)."""
     args = [item for pair in LIMITS.items() for item in pair]
+    args += ["--model-repository", str(tones_repository(tmp_path_factory.mktemp("models")))]
+    args += ["--default-model", "tones"]
     try:
         with start_gateway(*args) as running:
             yield running
@@ -66,12 +69,11 @@ async def still_serving(client: tritone.AsyncClient) -> None:
 
 async def test_one_stream_over_max_streams_is_refused(client: tritone.AsyncClient) -> None:
     stop = asyncio.Event()
-    opened = asyncio.Semaphore(0)
-    holders = [asyncio.create_task(paced_stream(client, stop, opened)) for _ in range(3)]
+    answered = asyncio.Semaphore(0)
+    holders = [asyncio.create_task(paced_stream(client, stop, answered=answered)) for _ in range(3)]
     try:
-        for _ in holders:
-            await asyncio.wait_for(opened.acquire(), 30)
-        await asyncio.sleep(0.3)  # the first audio has reached each handler
+        for _ in holders:  # a window answered: each stream holds its place in the handler
+            await asyncio.wait_for(answered.acquire(), 60)
         with pytest.raises(tritone.ResourceExhaustedError, match="--max-streams") as caught:
             async for _ in client.stream_classify([pcm(0.5)], sample_rate=RATE, model="tones"):
                 pass

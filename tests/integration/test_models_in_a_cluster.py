@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import shutil
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -25,6 +24,7 @@ import tritonclient.grpc.aio as triton_aio
 import tritone
 from support.gateway import REPO, GatewayStartError, RunningGateway, start_gateway
 from support.tones import FREQS, LABELS, tone
+from support.waiting import wait_for
 from tritone_server.triton.local import LocalTriton
 
 pytestmark = pytest.mark.integration
@@ -76,16 +76,7 @@ async def listed(client: tritone.AsyncClient) -> set[str]:
 
 async def until(check: Callable[[], Awaitable[bool]], what: str) -> float:
     """Seconds until ``check`` held; AssertionError naming ``what`` past the bound."""
-    began = time.monotonic()
-    try:
-        async with asyncio.timeout(LISTED_WITHIN_S):
-            while True:
-                if await check():
-                    break
-                await asyncio.sleep(0.1)
-    except TimeoutError:
-        raise AssertionError(f"{what}: not within {LISTED_WITHIN_S} s") from None
-    return time.monotonic() - began
+    return await wait_for(check, LISTED_WITHIN_S, poll_s=0.1, what=what)
 
 
 async def test_models_are_listed_only_when_every_triton_has_them(tmp_path: Path) -> None:

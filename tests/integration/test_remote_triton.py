@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
+from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 import tritone
-from support.gateway import REPO, start_gateway
+from support.gateway import start_gateway, tones_repository
 from support.tones import FREQS, LABELS, tone
+from support.waiting import wait_for
 from tritone.errors import StatusCode
 from tritone_server.triton.local import LocalTriton
 
@@ -23,24 +23,27 @@ async def health(target: str, service: str = "") -> int:
         return int(reply.status)
 
 
-async def test_gateway_serves_an_existing_triton_and_reports_losing_it() -> None:
-    triton = LocalTriton(REPO / "model_repository")
+async def test_gateway_serves_an_existing_triton_and_reports_losing_it(tmp_path: Path) -> None:
+    triton = LocalTriton(tones_repository(tmp_path / "models"))  # tones: the model used here
     endpoints = await triton.__aenter__()
     try:
-        with start_gateway("--triton-url", endpoints.grpc_url) as gateway:
+        with start_gateway(
+            "--triton-url", endpoints.grpc_url, "--default-model", "tones"
+        ) as gateway:
             async with tritone.AsyncClient(gateway.target, retries=0) as client:
                 audio = tone(FREQS[7], 0.5, 16000)
                 result = await client.classify(audio, sample_rate=16000, model="tones")
                 assert result.labels[0].label == LABELS[7]
 
                 await triton.__aexit__(None, None, None)
-                deadline = time.monotonic() + 30
-                while await health(gateway.target) == health_pb2.HealthCheckResponse.SERVING:
-                    assert time.monotonic() < deadline, "health still SERVING without Triton"
-                    await asyncio.sleep(0.5)
+                serving = health_pb2.HealthCheckResponse.SERVING
+
+                async def not_serving() -> bool:
+                    return bool(await health(gateway.target) != serving)
+
+                await wait_for(not_serving, 30, poll_s=0.1, what="health NOT_SERVING")
                 # Liveness (and startup) probes ask "liveness": Triton being down must not
                 # get the gateway restarted.
-                serving = health_pb2.HealthCheckResponse.SERVING
                 assert await health(gateway.target, "liveness") == serving
                 try:
                     await client.classify(audio, sample_rate=16000, model="tones", timeout=20)

@@ -7,7 +7,6 @@ nothing is committed. The gateways share one local Triton through ``--triton-url
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import signal
@@ -27,8 +26,15 @@ from prometheus_client.parser import text_string_to_metric_families
 
 import tritone
 from support.certs import TestCa, replace_file
-from support.gateway import REPO, GatewayStartError, RunningGateway, free_port, start_gateway
+from support.gateway import (
+    GatewayStartError,
+    RunningGateway,
+    free_port,
+    start_gateway,
+    tones_repository,
+)
 from support.tones import FREQS, LABELS, encode, to_s16le, tone
+from support.waiting import wait_for
 from tritone.errors import StatusCode
 from tritone_server.triton.local import LocalTriton
 
@@ -40,8 +46,10 @@ AUDIO = tone(FREQS[3], 0.5, 16000)
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def triton_url() -> AsyncIterator[str]:
-    async with LocalTriton(REPO / "model_repository", model_control_explicit=True) as endpoints:
+async def triton_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
+    """One Triton for the module, serving ``tones`` only: the one model these tests use."""
+    repository = tones_repository(tmp_path_factory.mktemp("models"))
+    async with LocalTriton(repository, model_control_explicit=True) as endpoints:
         yield endpoints.grpc_url
 
 
@@ -61,6 +69,8 @@ def gateway_with(triton: str, folder: Path, *flags: str) -> Iterator[Secured]:
         with start_gateway(
             "--triton-url",
             triton,
+            "--default-model",
+            "tones",
             "--metrics-port",
             str(metrics_port),
             *flags,
@@ -355,11 +365,11 @@ async def test_token_file_changes_apply_without_a_restart(pair_of_gateways: Pair
     target = gateway.target
     replace_file(pair_of_gateways.tokens, f"{USER_TOKEN}\nnew-caller-token\n".encode())
     gateway.process.send_signal(signal.SIGHUP)
-    for _ in range(100):
-        if await classify_code(target, token="new-caller-token") is StatusCode.OK:
-            break
-        await asyncio.sleep(0.1)
-    assert await classify_code(target, token="new-caller-token") is StatusCode.OK
+
+    async def new_token_accepted() -> bool:
+        return await classify_code(target, token="new-caller-token") is StatusCode.OK
+
+    await wait_for(new_token_accepted, 30, poll_s=0.1, what="the new token is accepted")
     assert await classify_code(target, token=USER_TOKEN) is StatusCode.OK
 
 

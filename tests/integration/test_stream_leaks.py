@@ -9,7 +9,6 @@ gRPC buffers grow in steps), a leak of a few KB per stream would still exceed it
 from __future__ import annotations
 
 import asyncio
-import time
 
 import pytest
 
@@ -17,6 +16,7 @@ import tritone
 from support.faults import RATE, http_get, metric
 from support.gateway import RunningGateway
 from support.tones import FREQS, to_s16le, tone
+from support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -36,7 +36,7 @@ async def one_stream(client: tritone.AsyncClient, index: int) -> None:
             await stream.send(audio)
             await stream.send(audio)
             if timeout is None:
-                await asyncio.sleep(0.1)
+                await asyncio.sleep(0.1)  # the behaviour: the caller gives up mid-stream
                 stream.cancel()
             async for _ in stream:
                 pass
@@ -46,28 +46,32 @@ async def one_stream(client: tritone.AsyncClient, index: int) -> None:
         return  # send() after the deadline ended the call
 
 
-async def settled(gateway: RunningGateway) -> tuple[float, float, float]:
-    """(open streams, event-loop tasks, RSS) once no stream is open any more."""
-    deadline = time.monotonic() + 60
-    while True:
+async def settled(
+    gateway: RunningGateway, tasks_at_most: float | None = None
+) -> tuple[float, float, float]:
+    """(open streams, event-loop tasks, RSS) once no stream is open any more and the
+    handlers' last callbacks have run: the task count is at most ``tasks_at_most``, or
+    (for a baseline) has stopped falling. AssertionError if that takes over a minute."""
+    readings: list[tuple[float, float, float]] = []
+
+    async def quiet() -> bool:
         _, text = await asyncio.to_thread(http_get, gateway.http_url + "/metrics")
-        values = tuple(
-            metric(text, name)
-            for name in (
-                "tritone_open_streams",
-                "tritone_event_loop_tasks",
-                "process_resident_memory_bytes",
-            )
-        )
-        if values[0] == 0 or time.monotonic() > deadline:
-            await asyncio.sleep(0.5)  # handlers' last callbacks
-            _, text = await asyncio.to_thread(http_get, gateway.http_url + "/metrics")
-            return (
+        readings.append(
+            (
                 metric(text, "tritone_open_streams"),
                 metric(text, "tritone_event_loop_tasks"),
                 metric(text, "process_resident_memory_bytes"),
             )
-        await asyncio.sleep(0.2)
+        )
+        open_streams, tasks, _ = readings[-1]
+        if open_streams != 0:
+            return False
+        if tasks_at_most is not None:
+            return tasks <= tasks_at_most
+        return len(readings) > 1 and readings[-2][0] == 0 and tasks >= readings[-2][1]
+
+    await wait_for(quiet, 60, poll_s=0.2, what="no stream open and the task count settled")
+    return readings[-1]
 
 
 async def test_cancelled_and_timed_out_streams_leave_nothing_behind(
@@ -77,7 +81,7 @@ async def test_cancelled_and_timed_out_streams_leave_nothing_behind(
     _, tasks_before, rss_before = await settled(gateway)
     for start in range(0, STREAMS, WAVE):
         await asyncio.gather(*(one_stream(client, i) for i in range(start, start + WAVE)))
-    open_after, tasks_after, rss_after = await settled(gateway)
+    open_after, tasks_after, rss_after = await settled(gateway, tasks_before + TASK_MARGIN)
     print(
         f"\n{STREAMS} streams: tasks {tasks_before:.0f} -> {tasks_after:.0f}, "
         f"RSS {rss_before / 2**20:.1f} -> {rss_after / 2**20:.1f} MiB"

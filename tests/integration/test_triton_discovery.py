@@ -24,6 +24,7 @@ from support.faults import SERVING, Outcome, health, http_get, paced_stream
 from support.gateway import REPO, GatewayStartError, RunningGateway, start_gateway
 from support.resolved_gateway import ANSWERS_ENV, write_answers
 from support.tones import FREQS, LABELS, tone
+from support.waiting import wait_for
 from tritone_server.triton.local import LocalTriton, LocalTritonEndpoints
 
 pytestmark = pytest.mark.integration
@@ -69,20 +70,13 @@ async def watch_health(target: str, stop: asyncio.Event) -> list[int | None]:
         status = await health(target, wait_s=5.0)
         if status != SERVING:
             lapses.append(status)
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(0.1)  # the behaviour: health sampled all along, not an event
     return lapses
 
 
 async def until(check: Callable[[], Awaitable[bool]], what: str) -> None:
     """Poll ``check`` until it holds; AssertionError naming ``what`` past the contract."""
-    try:
-        async with asyncio.timeout(ADDED_WITHIN_S):
-            while True:
-                if await check():
-                    return
-                await asyncio.sleep(0.2)
-    except TimeoutError:
-        raise AssertionError(f"{what}: not within {ADDED_WITHIN_S} s") from None
+    await wait_for(check, ADDED_WITHIN_S, poll_s=0.2, what=what)
 
 
 async def live_streams_through_a_changing_answer(

@@ -15,6 +15,7 @@ import os
 import signal
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -31,8 +32,15 @@ from support.faults import (
     triton_grpc_port,
     wait_health,
 )
-from support.gateway import REPO, GatewayStartError, RunningGateway, free_port, start_gateway
+from support.gateway import (
+    GatewayStartError,
+    RunningGateway,
+    free_port,
+    start_gateway,
+    tones_repository,
+)
 from support.tones import FREQS, LABELS, tone
+from support.waiting import wait_for
 from tritone_server.triton.local import LocalTriton
 
 pytestmark = pytest.mark.integration
@@ -48,11 +56,14 @@ SERVING_AGAIN_S = 5.0
 async def open_streams(
     client: tritone.AsyncClient, stop: asyncio.Event
 ) -> list[asyncio.Task[Outcome]]:
-    opened = asyncio.Semaphore(0)
-    tasks = [asyncio.create_task(paced_stream(client, stop, opened)) for _ in range(STREAMS)]
+    """``STREAMS`` live streams, returned once every one has had a window answered (so each
+    has frames consumed when Triton dies)."""
+    answered = asyncio.Semaphore(0)
+    tasks = [
+        asyncio.create_task(paced_stream(client, stop, answered=answered)) for _ in range(STREAMS)
+    ]
     for _ in tasks:
-        await asyncio.wait_for(opened.acquire(), 60)
-    await asyncio.sleep(1.0)  # every stream has had windows answered
+        await asyncio.wait_for(answered.acquire(), 60)
     return tasks
 
 
@@ -73,11 +84,16 @@ async def classify_ok(client: tritone.AsyncClient) -> None:
     assert result.labels[0].label == LABELS[3]
 
 
-@pytest.fixture(scope="module")
-def own_gateway() -> Iterator[RunningGateway]:
-    """A gateway of this module's own, with its own local Triton, and a health port."""
+@pytest.fixture
+def own_gateway(tmp_path: Path) -> Iterator[RunningGateway]:
+    """A fresh gateway for each test, with its own local Triton (serving ``tones`` only, the
+    one model these tests use: quick to start and to restart), and a health port: each test
+    here ends its Triton or the gateway itself, so none can inherit another's."""
+    repository = tones_repository(tmp_path / "models")
+    flags = ["--model-repository", str(repository), "--default-model", "tones"]
+    flags += ["--health-port", str(free_port()), "--drain-s", "3"]
     try:
-        with start_gateway("--health-port", str(free_port()), "--drain-s", "3") as running:
+        with start_gateway(*flags) as running:
             yield running
     except GatewayStartError as exc:
         pytest.fail(str(exc))
@@ -135,17 +151,17 @@ async def wait_for_triton(port: int, limit_s: float) -> float:
     from tritonclient.grpc.aio import InferenceServerClient
     from tritonclient.utils import InferenceServerException
 
-    deadline = time.monotonic() + limit_s
     client = InferenceServerClient(f"127.0.0.1:{port}")
+
+    async def ready() -> bool:
+        try:
+            return bool(await client.is_server_ready(client_timeout=1.0))
+        except InferenceServerException:
+            return False
+
     try:
-        while True:
-            try:
-                if await client.is_server_ready(client_timeout=1.0):
-                    return time.monotonic()
-            except InferenceServerException:
-                pass
-            assert time.monotonic() < deadline, f"no Triton on port {port} after {limit_s} s"
-            await asyncio.sleep(0.05)
+        await wait_for(ready, limit_s, poll_s=0.05, what=f"a Triton ready on port {port}")
+        return time.monotonic()
     finally:
         await client.close()
 
@@ -153,7 +169,6 @@ async def wait_for_triton(port: int, limit_s: float) -> float:
 async def test_sigterm_under_live_streams_gives_every_stream_its_summary(
     own_gateway: RunningGateway,
 ) -> None:
-    """Runs after the kill test (same module gateway), which it ends."""
     process = own_gateway.process
     async with tritone.AsyncClient(own_gateway.target, timeout=60, retries=0) as client:
         await wait_health(own_gateway.target, True, 240)
@@ -181,11 +196,12 @@ async def test_sigterm_under_live_streams_gives_every_stream_its_summary(
     print(f"\nSIGTERM: exited {stopped:.2f} s after the signal, {STREAMS} summaries")
 
 
-async def test_remote_triton_killed_and_restarted_under_live_streams() -> None:
-    triton = LocalTriton(REPO / "model_repository")
+async def test_remote_triton_killed_and_restarted_under_live_streams(tmp_path: Path) -> None:
+    triton = LocalTriton(tones_repository(tmp_path / "models"))
     endpoints = await triton.__aenter__()
     try:
-        with start_gateway("--triton-url", endpoints.grpc_url) as gateway:
+        flags = ("--triton-url", endpoints.grpc_url, "--default-model", "tones")
+        with start_gateway(*flags) as gateway:
             async with tritone.AsyncClient(gateway.target, timeout=60, retries=0) as client:
                 await classify_ok(client)
                 stop = asyncio.Event()

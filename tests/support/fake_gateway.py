@@ -5,8 +5,9 @@ import them).
 The fake is driven by the model name:
 
 - ``abort:<CODE>``: Classify / StreamClassify (after the config) abort with that status.
-- ``slow``: Classify sleeps 5 s (for deadlines); the stream waits forever after its config.
-- ``hold``: the stream sends one window per chunk but never ends on its own.
+- ``slow``: Classify never answers (for deadlines); the stream waits forever after its config.
+- ``hold`` and the other names in `CANCELLED_BY_THE_CLIENT`: the stream sends one window per
+  chunk but never ends on its own (their tests cancel it).
 - ``lost-after-summary``: the stream sends its summary, then fails with UNAVAILABLE (a
   connection that goes right after the last message).
 - anything else: canned results; streams emit one window per audio message, a detection
@@ -26,10 +27,15 @@ import grpc.aio
 import pytest
 
 import tritone
+from support.waiting import wait_for
 from tritone_protos import audio_classification_pb2 as pb
 from tritone_protos import audio_classification_pb2_grpc as pb_grpc
 
 LABELS = ("dog", "cat", "bird")
+CANCELLED_BY_THE_CLIENT = frozenset(
+    {"hold", "hold-cancel", "raise-in-block", "endless", "sync-break"}
+)
+"""Streams whose tests cancel them: the fake never ends them on its own."""
 _SAMPLE_BYTES = {pb.PCM_S16LE: 2, pb.PCM_F32LE: 4}
 
 
@@ -58,7 +64,7 @@ class FakeServicer(pb_grpc.AudioClassificationServicer):
             code = request.model.split(":", 1)[1]
             await context.abort(grpc.StatusCode[code], f"the fake refused with {code}")
         if request.model == "slow":
-            await asyncio.sleep(5)
+            await asyncio.Event().wait()  # never answers: the caller's deadline ends the call
         frames, rate = 0, 0
         if request.audio.WhichOneof("source") == "raw":
             fmt = request.audio.raw.format
@@ -138,12 +144,12 @@ class FakeServicer(pb_grpc.AudioClassificationServicer):
                         detection=detection, frames_received=frames, consumed_s=consumed_s
                     )
                 index += 1
-            # A client's cancellation also ends the request iterator; gRPC cancels this
-            # task shortly after, so wait a moment before taking the end as a half-close.
-            await asyncio.sleep(0.05)
-            record.half_closed = True
-            if config.model == "hold":
+            # A client's cancellation also ends the request iterator, and gRPC cancels this
+            # task only after: the streams that tests cancel never end on their own, so for
+            # them the end is always the cancellation and for every other one a half-close.
+            if config.model in CANCELLED_BY_THE_CLIENT:
                 await asyncio.Event().wait()
+            record.half_closed = True
             frames = len(record.audio) // frame_bytes
             summary = pb.StreamSummary(
                 bytes_received=len(record.audio),
@@ -188,15 +194,10 @@ class FakeServer:
     target: str
     servicer: FakeServicer
 
-    async def wait_for(self, predicate: Callable[[], bool], limit_s: float = 5.0) -> bool:
+    async def wait_for(self, predicate: Callable[[], bool], limit_s: float = 30.0) -> bool:
         """Poll until `predicate()` is true (for effects on the server side)."""
-        loop = asyncio.get_running_loop()
-        end = loop.time() + limit_s
-        while loop.time() < end:
-            if predicate():
-                return True
-            await asyncio.sleep(0.01)
-        return predicate()
+        await wait_for(predicate, limit_s)
+        return True
 
 
 @pytest.fixture(scope="session")

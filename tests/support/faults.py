@@ -15,6 +15,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 import tritone
 from support.tones import FREQS, to_s16le, tone
+from support.waiting import wait_for
 
 RATE = 16000
 SERVING = health_pb2.HealthCheckResponse.SERVING
@@ -37,11 +38,13 @@ async def paced_stream(
     stop: asyncio.Event,
     opened: asyncio.Semaphore | None = None,
     *,
+    answered: asyncio.Semaphore | None = None,
     chunk_s: float = 0.1,
     pause_s: float = 0.1,
 ) -> Outcome:
     """Send a tone in ``chunk_s`` pieces every ``pause_s`` until ``stop`` (then end the
-    stream) or until the server ends it; collect what came back."""
+    stream) or until the server ends it; collect what came back. ``opened`` is released
+    once the first chunk is taken, ``answered`` once the first window result arrives."""
     audio = to_s16le(tone(FREQS[2], chunk_s, RATE))
     stream = client.stream_classify(sample_rate=RATE, model="tones", timeout=300)
     summary: tritone.StreamSummary | None = None
@@ -59,7 +62,7 @@ async def paced_stream(
                 if opened is not None:
                     opened.release()
                 while not stop.is_set():
-                    await asyncio.sleep(pause_s)
+                    await asyncio.sleep(pause_s)  # live audio, paced as it is spoken
                     await stream.send(audio)
                     frames_sent += frames
                 await stream.end()
@@ -73,6 +76,8 @@ async def paced_stream(
                     summary = event
                 elif isinstance(event, tritone.WindowResult):
                     windows += 1
+                    if windows == 1 and answered is not None:
+                        answered.release()
         except tritone.TritoneError as exc:
             error = exc
         ended_at = time.monotonic()
@@ -95,14 +100,12 @@ async def health(target: str, wait_s: float = 2.0) -> int | None:
 
 async def wait_health(target: str, serving: bool, limit_s: float, poll_s: float = 0.05) -> float:
     """Seconds until health reads SERVING (or not); AssertionError past ``limit_s``."""
-    started = time.monotonic()
-    while True:
-        status = await health(target, wait_s=1.0)
-        if (status == SERVING) == serving:
-            return time.monotonic() - started
-        elapsed = time.monotonic() - started
-        assert elapsed < limit_s, f"health still {status} after {elapsed:.1f} s"
-        await asyncio.sleep(poll_s)
+
+    async def reached() -> bool:
+        return bool((await health(target, wait_s=1.0) == SERVING) == serving)
+
+    what = "health SERVING" if serving else "health not SERVING"
+    return await wait_for(reached, limit_s, poll_s=poll_s, what=what)
 
 
 def http_get(url: str) -> tuple[int, str]:

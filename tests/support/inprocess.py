@@ -249,7 +249,7 @@ async def stalled_stream(
             await backend.gate_reached.wait()
         last, still = -1, 0.0
         while still < settle_s and not task.done():
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0.05)  # the behaviour: no progress for settle_s is the stall
             still = still + 0.05 if seen.sent == last else 0.0
             last = seen.sent
         seen.finished_while_stalled = task.done()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -12,6 +11,8 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 import torch
+
+from tritone_server.triton.torchscript import quiet_torchscript
 
 RATE = 16_000
 HOP = 512
@@ -34,9 +35,7 @@ def import_silero_vad() -> Any:
 def reference_model(silero_vad: Any) -> Iterator[Any]:
     """silero's own model; torch's thread count is put back afterwards (silero sets it to 1)."""
     threads = torch.get_num_threads()
-    with warnings.catch_warnings():
-        # torch >= 2.10 deprecates TorchScript in favour of torch.export: still supported.
-        warnings.simplefilter("ignore", DeprecationWarning)
+    with quiet_torchscript():  # silero's model is TorchScript
         model = silero_vad.load_silero_vad()
     try:
         yield model

@@ -6,7 +6,6 @@ CI does not retrain; these checks make sure what is committed is servable as it 
 from __future__ import annotations
 
 import json
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,7 @@ from google.protobuf import json_format, text_format
 from tritonclient.grpc import model_config_pb2
 
 from tritone_server.core.models import spec_from_config
-from tritone_server.triton.torchscript import device_constants
+from tritone_server.triton.torchscript import device_constants, quiet_torchscript
 
 REPOSITORY = Path(__file__).resolve().parents[2] / "model_repository"
 MODELS = sorted(p.name for p in REPOSITORY.iterdir() if (p / "config.pbtxt").is_file())
@@ -31,8 +30,7 @@ def config_json(name: str) -> dict[str, Any]:
 
 
 def load(name: str) -> torch.jit.ScriptModule:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # TorchScript, deprecated in 2.10
+    with quiet_torchscript():
         module: torch.jit.ScriptModule = torch.jit.load(  # type: ignore[no-untyped-call]
             str(REPOSITORY / name / "1" / "model.pt"), map_location="cpu"
         )

@@ -13,6 +13,8 @@ from collections.abc import Iterator
 
 from torch.jit import TracerWarning  # type: ignore[attr-defined]
 
+from tritone_server.triton.torchscript import quiet_torchscript
+
 __all__ = ["quiet_extractor_warnings", "quiet_reference_warnings", "quiet_tracing"]
 
 
@@ -44,8 +46,7 @@ def quiet_tracing() -> Iterator[None]:
     """torch >= 2.10 deprecates TorchScript (Triton's libtorch backend needs it), and the
     tracer warns about Python values it records as constants (the trace checks prove the
     trace general over lengths and batch sizes)."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", r"`torch\.jit\.\w+` is deprecated", DeprecationWarning)
+    with quiet_torchscript(), warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=TracerWarning)
         # The tracer probes every attribute of every module; transformers 5 deprecates one.
         warnings.filterwarnings(

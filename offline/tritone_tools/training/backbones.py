@@ -14,9 +14,6 @@
   files of the installed openwakeword==0.4.0 wheel, no download).
 """
 
-import contextlib
-import warnings
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +21,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from tritone_server.triton.torchscript import quiet_torchscript as quiet_jit
 from tritone_tools.training import openwakeword
 
 __all__ = ["BACKBONES", "Backbone", "BackboneError", "load_backbone", "quiet_jit"]
@@ -34,15 +32,6 @@ SPEECH_COMMANDS_SAMPLES = 16_000
 
 class BackboneError(RuntimeError):
     """The backbone cannot be found or loaded."""
-
-
-@contextlib.contextmanager
-def quiet_jit() -> Iterator[None]:
-    """torch >= 2.10 deprecates torch.jit for torch.export; Triton's libtorch needs it."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", r"`torch\.jit\.\w+` is deprecated", DeprecationWarning)
-        warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torch\.jit")
-        yield
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,6 @@ from tritone_server.metrics import Metrics, current_model
 _MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 DEFAULT_TOP_K = 5
-EMBEDDING_OUTPUT = "embedding"
 
 Ranked = list[tuple[str, float]]
 
@@ -93,10 +92,8 @@ class DataPlane:
         """The live streams: admission, shutdown."""
 
     def model(self, name: str) -> ModelSpec:
-        """A ready model, named in the metrics of the request in progress."""
-        spec = self.catalogue.get(name)
-        current_model.set(spec.name)
-        return spec
+        """A ready model (the default one for an empty name)."""
+        return self.catalogue.get(name)
 
     def models(self) -> list[ModelSpec]:
         """Every model the catalogue knows, ready or not."""
@@ -129,7 +126,8 @@ class DataPlane:
         timeout_s: float | None = None,
     ) -> ClipResult:
         spec = self.model(model)
-        if spec.output_name == EMBEDDING_OUTPUT:
+        current_model.set(spec.name)  # the call's metrics and access log name its model
+        if spec.is_embedding:
             raise InvalidRequest(f"model {spec.name!r} gives embeddings, not labels; use Embed")
         k = resolve_top_k(top_k_requested, spec)
         decoded, clip = await self._run_clip(spec, audio, activation, timeout_s)
@@ -151,7 +149,8 @@ class DataPlane:
         self, model: str, audio: ClipAudio, *, timeout_s: float | None = None
     ) -> EmbedResult:
         spec = self.model(model)
-        if spec.output_name != EMBEDDING_OUTPUT:
+        current_model.set(spec.name)
+        if not spec.is_embedding:
             raise InvalidRequest(f"model {spec.name!r} gives labels, not embeddings; use Classify")
         decoded, clip = await self._run_clip(spec, audio, "none", timeout_s)
         return EmbedResult(
@@ -195,6 +194,7 @@ class DataPlane:
     def open_stream(self, model: str, fmt: PcmFormat, options: StreamOptions) -> LiveStream:
         """A live stream, counted in the open-streams gauge until `close_stream`."""
         spec = self.model(model)
+        current_model.set(spec.name)
         fmt.validate(self.limits)
         stream = LiveStream(spec, self.inference, fmt, _with_top_k(spec, options))
         self.metrics.open_streams.inc()  # close_stream takes it off
@@ -205,6 +205,7 @@ class DataPlane:
         or several models and a gate on one stream's audio."""
         if not request.several:
             return self.open_stream(request.models[0], request.format, request.options)
+        current_model.set(self.model(request.models[0]).name)  # its first model names it
         request.format.validate(self.limits)
         stream = open_fanout(request, self.model, _with_top_k, self.inference)
         self.metrics.open_streams.inc()  # close_stream takes it off

@@ -23,6 +23,7 @@ from tritone_server.core.gate import (
 from tritone_server.core.inference import Inference
 from tritone_server.core.models import ModelSpec
 from tritone_server.core.scoring import FloatArray
+from tritone_server.core.segment_clips import SegmentClipStream, hears_whole_segments
 from tritone_server.core.stream_request import GateRequest, StreamRequest
 from tritone_server.core.streams import (
     LiveStream,
@@ -35,6 +36,9 @@ from tritone_server.core.streams import (
 from tritone_server.errors import InvalidRequest, ModelNotFound
 
 __all__ = ["GateObserver", "ModelFanout", "open_fanout"]
+
+ModelStream = LiveStream | SegmentClipStream
+"""A model's share of the stream: windows (`LiveStream`) or whole segments as clips."""
 
 GATE_TASK = "voice-activity"
 GATE_RUN_S = 0.5
@@ -73,7 +77,7 @@ class ModelFanout:
 
     def __init__(
         self,
-        streams: list[LiveStream],
+        streams: list[ModelStream],
         gate_stream: LiveStream | None = None,
         gate: GateObserver | None = None,
     ) -> None:
@@ -81,7 +85,7 @@ class ModelFanout:
         self.gate_stream = gate_stream
         self.gate = gate
         # the gate hears every chunk first
-        order = [gate_stream] if gate_stream is not None else []
+        order: list[ModelStream] = [gate_stream] if gate_stream is not None else []
         self._order = order + [s for s in streams if s is not gate_stream]
 
     @property
@@ -131,7 +135,7 @@ class ModelFanout:
         return [*events, dataclasses.replace(first, models=models)]
 
     def _model_summary(
-        self, stream: LiveStream, summary: SummaryEvent, segments: int
+        self, stream: ModelStream, summary: SummaryEvent, segments: int
     ) -> ModelSummary:
         is_gate = stream is self.gate_stream
         gated = stream.gate is not None
@@ -139,7 +143,7 @@ class ModelFanout:
             model=summary.model,
             model_version=summary.model_version,
             windows=summary.windows,
-            windows_skipped=stream.skipped,
+            windows_skipped=stream.windows_skipped,
             segments=segments if gated or is_gate else 0,
             model_samples=summary.model_samples,
             padding_samples=summary.padding_samples,
@@ -173,13 +177,15 @@ def open_fanout(
         gate_spec = _gate_spec(request.gate, spec_of)
         gate = SpeechGate(*_gate_settings(request.gate))
         observer = GateObserver(gate, gate_spec.name)
-    streams: list[LiveStream] = []
+    streams: list[ModelStream] = []
     gate_stream: LiveStream | None = None
     for spec in specs:
         options = options_for(spec, request.options)
         if gate_spec is not None and spec.name == gate_spec.name:
             gate_stream = LiveStream(spec, inference, fmt, options, named=True, observer=observer)
             streams.append(gate_stream)
+        elif gate is not None and spec.name in per_segment and hears_whole_segments(spec):
+            streams.append(SegmentClipStream(spec, inference, fmt, options, gate))
         else:
             streams.append(
                 LiveStream(
@@ -224,7 +230,8 @@ def _check_per_segment(request: StreamRequest, specs: list[ModelSpec]) -> None:
         if spec.task == GATE_TASK or spec.stateful:
             raise InvalidRequest(
                 f"per_segment model {name!r} is stateful ({spec.task}); a per-segment model "
-                "is a classifier of one window"
+                "is a classifier of one window, or a whole-clip or embedding model that "
+                "hears the segment as one clip"
             )
 
 

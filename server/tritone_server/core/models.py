@@ -30,7 +30,10 @@ ACTIVATIONS: tuple[Activation, ...] = ("softmax", "sigmoid", "none")
 AGGREGATIONS: tuple[Aggregation, ...] = ("mean", "max")
 
 WAVEFORM_INPUT = "waveform"
-SCORE_OUTPUTS = ("logits", "embedding")
+LOGITS_OUTPUT = "logits"
+EMBEDDING_OUTPUT = "embedding"
+SCORE_OUTPUTS = (LOGITS_OUTPUT, EMBEDDING_OUTPUT)
+"""The model contract names the score output: label scores, or a backbone's vector."""
 STATE_IN_PREFIX = "state_in"
 STATE_OUT_PREFIX = "state_out"
 
@@ -77,6 +80,12 @@ class ModelSpec:
     @property
     def stateful(self) -> bool:
         return bool(self.states)
+
+    @property
+    def is_embedding(self) -> bool:
+        """A backbone: its output is a vector to compare (Embed), not label scores to rank
+        (Classify, streams). The output's name says so, whatever the free-text ``task``."""
+        return self.output_name == EMBEDDING_OUTPUT
 
 
 class ModelConfigError(ValueError):
@@ -192,7 +201,7 @@ def _labels(
     raw = _param(config, "labels")
     dims = _dims(output)
     if raw is None:
-        if output_name == "logits":
+        if output_name == LOGITS_OUTPUT:
             raise ModelConfigError("parameter 'labels' (a JSON list) is missing")
         return ()
     try:
@@ -201,6 +210,8 @@ def _labels(
         raise ModelConfigError(f"parameter 'labels' is not JSON: {exc}") from None
     if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
         raise ModelConfigError("parameter 'labels' must be a JSON list of strings")
+    if output_name == LOGITS_OUTPUT and not labels:
+        raise ModelConfigError("parameter 'labels' is empty: label scores need labels")
     if dims and dims[-1] > 0 and dims[-1] != len(labels):
         raise ModelConfigError(
             f"output {output_name!r} has {dims[-1]} values but {len(labels)} labels are given"

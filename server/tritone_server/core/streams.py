@@ -53,9 +53,18 @@ class WindowEvent:
     end_s: float
     labels: list[tuple[str, float]]
     interim: bool
+    """A guess on the audio so far, zero-padded, before the first full window
+    (``interim_results``)."""
     progress: Progress
     model: str = ""
     """Set when the stream runs several models or a gate."""
+    padded_tail: bool = False
+    """The stream's last window, zero-padded past the end of its audio."""
+
+    @property
+    def zero_padded(self) -> bool:
+        """Not (or no longer) full of audio: what the wire's ``interim`` flag says."""
+        return self.interim or self.padded_tail
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,12 +96,16 @@ class UtteranceEvent:
     start_s: float
     end_s: float
     labels: list[tuple[str, float]]
-    """Labels of the window the model preferred, best first; empty if ``too_long``."""
+    """Labels of the window the model preferred (a whole-clip model: of the segment's
+    audio), best first; empty if ``too_long`` or for an embedding model."""
     window_start_s: float
     window_end_s: float
+    """The audio the answer comes from."""
     too_long: bool
     """The segment was longer than one utterance can be: no labels."""
     progress: Progress
+    embedding: tuple[float, ...] = ()
+    """An embedding model's answer: the segment's pooled, unit-length embedding."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,7 +187,7 @@ def validate_options(spec: ModelSpec, options: StreamOptions) -> int:
         raise InvalidRequest(
             f"model {spec.name!r} classifies whole clips (no window_samples); use Classify"
         )
-    if spec.task == "embedding" or not spec.labels:
+    if spec.is_embedding:
         raise InvalidRequest(f"model {spec.name!r} has no labels to stream; use an embedding call")
     hop = spec.hop_samples
     if options.hop_ms:
@@ -236,8 +249,8 @@ class LiveStream:
             )
         self.inference = inference
         self.options = options
-        self.hop = validate_options(spec, options)
-        self.window = spec.window_samples
+        self.hop_samples = validate_options(spec, options)
+        self.window_samples = spec.window_samples
         self.rate = spec.sample_rate
         self.activation: Activation = options.activation or spec.activation
         self.framer = PcmFramer(fmt)
@@ -249,14 +262,19 @@ class LiveStream:
         # with context_samples sees before the stream's first sample.
         self.context = spec.context_samples
         # room for a few windows and hops; WindowBuffer grows if a chunk is larger
-        self.buffer = WindowBuffer(4 * (self.window + self.hop), leading_zeros=self.context)
+        self.buffer = WindowBuffer(
+            4 * (self.window_samples + self.hop_samples), leading_zeros=self.context
+        )
         self.total = self.context  # model-rate samples received, plus the context
         self.next_start = 0
         self.covered_end = 0
-        self.windows = 0
+        self.windows_classified = 0
+        """Windows the backend classified (``sequence`` counts the skipped ones too)."""
         self.sequence = 0  # windows classified or skipped: the index of the next one
-        self.skipped = 0
-        self.padding = 0
+        self.windows_skipped = 0
+        """Windows the gate kept from the backend (no speech near)."""
+        self.padding_samples = 0
+        """Zeros the padded last window added past the end of the audio."""
         self._pending: list[StreamEvent] = []  # detections closed by skipped windows
         self.last_interim_total = self.context
         self.state: State = initial_state(spec) if spec.stateful else {}
@@ -316,14 +334,14 @@ class LiveStream:
         if self.resampler is None and samples.shape[0] <= step:
             # The usual live chunk: one slice, no resampling; most complete no window.
             self._append(samples)
-            if self.next_start + self.window <= self.total:
+            if self.next_start + self.window_samples <= self.total:
                 events = await self._classify_full_windows()
         else:
             events = await self._feed_slices(samples, step)
         options = self.options
         if (
             options.interim_results
-            and self.windows == 0
+            and self.windows_classified == 0
             and not options.suppress_windows
             and self.gate is None  # a gated model waits for speech, never guesses on silence
         ):
@@ -361,7 +379,7 @@ class LiveStream:
                 self._skip(self.next_start)
                 events += self._take_pending()
             else:
-                self.padding = self.next_start + self.window - self.total
+                self.padding_samples = self.next_start + self.window_samples - self.total
                 events += await self._classify([self.next_start], final=True)
         end_s = self._seconds(self.total)
         if self.utterances is not None:
@@ -373,17 +391,19 @@ class LiveStream:
     async def _classify_full_windows(self) -> list[StreamEvent]:
         events: list[StreamEvent] = []
         if self.min_run > 1 and (
-            self.next_start + (self.min_run - 1) * self.hop + self.window > self.total
+            self.next_start + (self.min_run - 1) * self.hop_samples + self.window_samples
+            > self.total
         ):
             return events  # not enough windows for one run yet
-        while self.next_start + self.window <= self.total:
+        while self.next_start + self.window_samples <= self.total:
             if self.gate is None:
                 starts: list[int] = []
                 while (
-                    self.next_start + self.window <= self.total and len(starts) < _WINDOWS_PER_STEP
+                    self.next_start + self.window_samples <= self.total
+                    and len(starts) < _WINDOWS_PER_STEP
                 ):
                     starts.append(self.next_start)
-                    self.next_start += self.hop
+                    self.next_start += self.hop_samples
             else:
                 gated = self._next_gated_run()
                 events += self._take_pending()
@@ -397,7 +417,7 @@ class LiveStream:
 
     def _span(self, start: int) -> tuple[float, float]:
         """Stream time of the window that starts at internal index ``start``."""
-        return self._seconds(start), self._seconds(start + self.window)
+        return self._seconds(start), self._seconds(start + self.window_samples)
 
     def _next_gated_run(self) -> list[int] | None:
         """Consecutive full windows near speech (at most a step's worth), skipping those the
@@ -405,7 +425,9 @@ class LiveStream:
         gate = self.gate
         assert gate is not None
         starts: list[int] = []
-        while self.next_start + self.window <= self.total and len(starts) < _WINDOWS_PER_STEP:
+        while (
+            self.next_start + self.window_samples <= self.total and len(starts) < _WINDOWS_PER_STEP
+        ):
             speech = gate.speech_near(*self._span(self.next_start))
             if speech is None:
                 return starts or None
@@ -415,15 +437,15 @@ class LiveStream:
                 self._skip(self.next_start)
             else:
                 starts.append(self.next_start)
-            self.next_start += self.hop
+            self.next_start += self.hop_samples
         return starts
 
     def _skip(self, start: int) -> None:
         """The window at ``start`` is accounted for without the backend: no speech near."""
-        end = min(start + self.window, self.total)
+        end = min(start + self.window_samples, self.total)
         self.covered_end = max(self.covered_end, end)
         self.sequence += 1
-        self.skipped += 1
+        self.windows_skipped += 1
         if self.utterances is not None:  # no speech near: the segment before is over
             self._pending += self._utterances(self.utterances.flush())
         if self.detector is not None:
@@ -437,10 +459,10 @@ class LiveStream:
         return pending
 
     async def _interim(self) -> list[StreamEvent]:
-        if self.total == 0 or self.total - self.last_interim_total < self.hop:
+        if self.total == 0 or self.total - self.last_interim_total < self.hop_samples:
             return []
         self.last_interim_total = self.total
-        windows = self._slice(0, self.window)[None, :]
+        windows = self._slice(0, self.window_samples)[None, :]
         logits, _ = await self.inference.run(self.spec, windows, self.state)
         scores = activate(logits, self.activation)[0]
         labels = top_k(scores, self.spec.labels, self.options.top_k)
@@ -451,25 +473,31 @@ class LiveStream:
         # starts are one hop apart: one strided view over the buffer, no copy (one window,
         # the usual case of a live stream, is a plain slice)
         if len(starts) == 1:
-            windows = self.buffer.window(starts[0], self.window)[None, :]
+            windows = self.buffer.window(starts[0], self.window_samples)[None, :]
         else:
-            windows = self.buffer.windows(starts[0], len(starts), self.hop, self.window)
+            windows = self.buffer.windows(
+                starts[0], len(starts), self.hop_samples, self.window_samples
+            )
         logits, self.state = await self.inference.run(self.spec, windows, self.state)
         scores = activate(logits, self.activation)
         self.score_sum += scores.sum(axis=0)
         self.score_max = np.maximum(self.score_max, scores.max(axis=0))
         events: list[StreamEvent] = []
-        for row, start in zip(scores, starts, strict=True):
-            end = min(start + self.window, self.total)
+        # a per-segment model prefers its segment's most energetic window (utterance.py)
+        energies = np.einsum("ij,ij->i", windows, windows) if self.utterances is not None else None
+        for i, (row, start) in enumerate(zip(scores, starts, strict=True)):
+            end = min(start + self.window_samples, self.total)
             self.covered_end = max(self.covered_end, end)
             index = self.sequence
             self.sequence += 1
-            self.windows += 1
+            self.windows_classified += 1
             start_s, end_s = start / self.rate, self._seconds(end)
             if self.observer is not None:
                 events += self.observer(row, start_s, end_s)
             if self.utterances is not None:
-                events += self._utterances(self.utterances.add(row, start_s, end_s))
+                assert energies is not None
+                energy = float(energies[i])
+                events += self._utterances(self.utterances.add(row, start_s, end_s, energy))
             elif not self.options.suppress_windows:
                 labels = top_k(row, self.spec.labels, self.options.top_k)
                 events.append(
@@ -478,9 +506,10 @@ class LiveStream:
                         start_s,
                         end_s,
                         labels,
-                        final and self.padding > 0,
+                        False,
                         self._progress(),
                         self.event_model,
+                        padded_tail=final and self.padding_samples > 0,
                     )
                 )
             if self.detector is not None:
@@ -509,9 +538,11 @@ class LiveStream:
         return [DetectionEvent(label, s, e, p, progress, model) for label, s, e, p in closed]
 
     def _summary(self) -> SummaryEvent:
-        if self.windows:
+        if self.windows_classified:
             pooled = (
-                self.score_max if self.spec.aggregation == "max" else self.score_sum / self.windows
+                self.score_max
+                if self.spec.aggregation == "max"
+                else self.score_sum / self.windows_classified
             )
             labels = top_k(pooled.astype(np.float32), self.spec.labels, self.options.top_k)
         else:
@@ -520,8 +551,8 @@ class LiveStream:
             bytes_received=self.framer.bytes_received,
             frames_received=self.framer.frames_received,
             model_samples=self.total - self.context,
-            padding_samples=self.padding,
-            windows=self.windows,
+            padding_samples=self.padding_samples,
+            windows=self.windows_classified,
             detections=self.detector.count if self.detector else 0,
             duration_s=self.framer.frames_received / self.input_rate,
             labels=labels,

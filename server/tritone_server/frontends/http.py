@@ -21,8 +21,9 @@ from typing import Any
 from aiohttp import web
 
 from tritone_server.core.dataplane import DataPlane
+from tritone_server.core.description import describe_model
 from tritone_server.core.limits import Admission, unary_calls
-from tritone_server.core.models import ACTIVATIONS, Activation, ModelSpec
+from tritone_server.core.models import ACTIVATIONS, Activation
 from tritone_server.errors import AudioLimitError
 from tritone_server.frontends.status import http_status, internal_error, status_for
 from tritone_server.metrics import CONTENT_TYPE, Metrics, current_model
@@ -37,23 +38,6 @@ MAX_AUDIO_KEY = web.AppKey("max_audio_bytes", int)
 
 class BadRequest(Exception):
     """The HTTP request itself is malformed (JSON, base64, parameters)."""
-
-
-def _spec_json(spec: ModelSpec) -> dict[str, object]:
-    return {
-        "name": spec.name,
-        "version": spec.version,
-        "task": spec.task,
-        "labels": list(spec.labels),
-        "sample_rate": spec.sample_rate,
-        "window_samples": spec.window_samples,
-        "hop_samples": spec.hop_samples,
-        "activation": spec.activation,
-        "stateful": spec.stateful,
-        "ready": spec.ready,
-        "detection_thresholds": dict(spec.detection.thresholds),
-        "detection_min_windows": spec.detection.min_windows if spec.detection.thresholds else 0,
-    }
 
 
 def _error(status: int, message: str) -> web.Response:
@@ -176,7 +160,7 @@ async def readyz(request: web.Request) -> web.Response:
 
 async def list_models(request: web.Request) -> web.Response:
     models = request.app[DATAPLANE_KEY].models()
-    return web.json_response([_spec_json(s) for s in models])
+    return web.json_response([describe_model(s) for s in models])
 
 
 async def metrics(request: web.Request) -> web.Response:

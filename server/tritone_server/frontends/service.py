@@ -10,6 +10,7 @@ from tritone_protos import audio_classification_pb2 as pb
 from tritone_protos import audio_classification_pb2_grpc as pb_grpc
 from tritone_server.audio.formats import PcmEncoding, PcmFormat
 from tritone_server.core.dataplane import ClipAudio, DataPlane, RawPcmAudio
+from tritone_server.core.description import describe_model
 from tritone_server.core.limits import Admission
 from tritone_server.core.models import Activation, ModelSpec
 from tritone_server.core.stream_request import GateRequest, StreamRequest
@@ -56,21 +57,10 @@ def label_scores(pairs: Sequence[tuple[str, float]]) -> list[pb.LabelScore]:
 
 
 def model_info(spec: ModelSpec) -> pb.ModelInfo:
-    return pb.ModelInfo(
-        name=spec.name,
-        version=spec.version,
-        task=spec.task,
-        labels=spec.labels,
-        sample_rate=spec.sample_rate,
-        window_samples=spec.window_samples,
-        hop_samples=spec.hop_samples,
-        activation=_ACTIVATION_TO_PROTO[spec.activation],  # type: ignore[arg-type]
-        stateful=spec.stateful,
-        state=pb.MODEL_STATE_READY if spec.ready else pb.MODEL_STATE_UNAVAILABLE,
-        description=spec.description,
-        detection_thresholds=dict(spec.detection.thresholds),
-        detection_min_windows=spec.detection.min_windows if spec.detection.thresholds else 0,
-    )
+    fields = describe_model(spec)
+    fields["activation"] = _ACTIVATION_TO_PROTO[fields["activation"]]
+    fields["state"] = pb.MODEL_STATE_READY if fields.pop("ready") else pb.MODEL_STATE_UNAVAILABLE
+    return pb.ModelInfo(**fields)
 
 
 def event_to_proto(event: StreamEvent) -> pb.StreamClassifyResponse:
@@ -83,7 +73,7 @@ def event_to_proto(event: StreamEvent) -> pb.StreamClassifyResponse:
         window.index = event.index
         window.start_s = event.start_s
         window.end_s = event.end_s
-        window.interim = event.interim
+        window.interim = event.zero_padded  # the wire has one flag for both
         if event.model:
             window.model = event.model
         for label, score in event.labels:
@@ -114,6 +104,7 @@ def event_to_proto(event: StreamEvent) -> pb.StreamClassifyResponse:
                 window_start_s=event.window_start_s,
                 window_end_s=event.window_end_s,
                 too_long=event.too_long,
+                embedding=event.embedding,
             )
         )
     elif isinstance(event, SummaryEvent):

@@ -1,16 +1,35 @@
-"""Checks on the TorchScript files a model repository holds.
+"""TorchScript as the model repository holds it: the checks on its files, and the one
+filter for torch's deprecation of it.
 
 A model must run wherever Triton puts it: a device written into the graph as a constant (a
 CPU trace records one for every tensor it creates) would pin it there. Recipes, ``tritone
-train``, ``tritone import-hf`` and the repository tests all check with ``device_constants``.
+train``, ``tritone import-hf`` and the repository tests all check with ``device_constants``,
+and script, trace, save and load inside ``quiet_torchscript``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
+import warnings
 from collections.abc import Iterator
 
 import torch
+
+
+@contextlib.contextmanager
+def quiet_torchscript() -> Iterator[None]:
+    """torch.jit (script, trace, save, load) without torch's deprecation warnings.
+
+    torch >= 2.10 deprecates TorchScript for torch.export, yet Triton's libtorch backend
+    serves TorchScript only, so every model here is written and read with it: the warning
+    says nothing a builder can act on (and the test suite turns warnings into errors). Only
+    that deprecation is hidden; any other warning still shows.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", r"`torch\.jit\.\w+` is deprecated", DeprecationWarning)
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torch\.jit")
+        yield
 
 
 def _walk(block: torch._C.Block) -> Iterator[torch._C.Node]:

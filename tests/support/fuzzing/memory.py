@@ -104,7 +104,7 @@ class RssSampler:
     async def _run(self) -> None:
         while True:
             self.sample_now()
-            await asyncio.sleep(self.interval_s)
+            await asyncio.sleep(self.interval_s)  # a sampler: RSS read at a fixed interval
 
     async def __aenter__(self) -> RssSampler:
         self._started = time.monotonic()

@@ -181,7 +181,7 @@ def _wait_for_liveness(target: str, process: subprocess.Popen[bytes]) -> dict[st
                 }
         except grpc.RpcError:
             assert time.monotonic() < deadline, "the health port never answered"
-            time.sleep(0.5)
+            time.sleep(0.1)  # poll interval of the deadline above
 
 
 def test_model_image_carries_the_whole_repository(tmp_path: Path) -> None:

@@ -16,6 +16,8 @@ import pytest
 import soundfile as sf
 import torch
 
+from tritone_server.triton.torchscript import quiet_torchscript
+
 ROOT = Path(__file__).resolve().parents[3]
 MODEL_PT = ROOT / "model_repository" / "speaker-embedding" / "1" / "model.pt"
 DATA_DIR = Path("/usr/share/pocketsphinx/test/data")
@@ -41,9 +43,7 @@ def _recording(relative: str) -> Audio:
 @pytest.fixture(scope="module")
 def model() -> Any:
     assert MODEL_PT.exists(), f"{MODEL_PT} is missing: run recipes/build_speaker_embedding.py"
-    with warnings.catch_warnings():
-        # torch >= 2.10 deprecates TorchScript in favour of torch.export: still supported.
-        warnings.simplefilter("ignore", DeprecationWarning)
+    with quiet_torchscript():
         module = torch.jit.load(str(MODEL_PT), map_location="cpu")  # type: ignore[no-untyped-call]
     return module.eval()
 

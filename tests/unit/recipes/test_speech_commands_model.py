@@ -7,12 +7,9 @@ and flite.
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 import shutil
 import sys
-import warnings
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +23,7 @@ if str(REPO) not in sys.path:
 from recipes.speech_commands import port_openwakeword as port  # noqa: E402
 from recipes.speech_commands import synthesize as synth  # noqa: E402
 from support.claims import binomial_floor, claim  # noqa: E402
+from tritone_server.triton.torchscript import quiet_torchscript  # noqa: E402
 from tritone_tools.training import openwakeword  # noqa: E402
 
 MODEL_DIR = REPO / "model_repository" / "speech-commands"
@@ -43,14 +41,6 @@ LABELS = (
     "unknown",
     "silence",
 )
-
-
-@contextlib.contextmanager
-def quiet_jit() -> Iterator[None]:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        warnings.simplefilter("ignore", FutureWarning)
-        yield
 
 
 def require_packages(*names: str) -> None:
@@ -73,7 +63,7 @@ def require_tools(*names: str) -> None:
 
 @pytest.fixture(scope="module")
 def model() -> torch.jit.ScriptModule:
-    with quiet_jit():
+    with quiet_torchscript():
         loaded: torch.jit.ScriptModule = torch.jit.load(  # type: ignore[no-untyped-call]
             str(MODEL_DIR / "1" / "model.pt"), map_location="cpu"
         )

@@ -8,7 +8,6 @@ silero-vad's own per-chunk probabilities within 1e-4. Needs the Python package s
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ import torch
 
 from support.recordings import LIBRIVOX, read_pcm, recording_path
 from support.silero import import_silero_vad, reference_model, silero_probabilities, to_float
-from tritone_server.triton.torchscript import device_constants
+from tritone_server.triton.torchscript import device_constants, quiet_torchscript
 
 MODEL_PATH = Path(__file__).resolve().parents[3] / "model_repository/voice-activity/1/model.pt"
 RECORDING = LIBRIVOX.format("0870")
@@ -34,9 +33,7 @@ FloatArray = npt.NDArray[np.float32]
 
 
 def _load_jit(path: str) -> Any:
-    with warnings.catch_warnings():
-        # torch >= 2.10 deprecates TorchScript in favour of torch.export: still supported.
-        warnings.simplefilter("ignore", DeprecationWarning)
+    with quiet_torchscript():
         return torch.jit.load(path, map_location="cpu")  # type: ignore[no-untyped-call]
 
 

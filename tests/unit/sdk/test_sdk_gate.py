@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 import tritone
-from tritone import _convert
+from tritone import _convert, cli
 from tritone_protos import audio_classification_pb2 as pb
 
 
@@ -124,3 +124,31 @@ def test_an_utterance_event() -> None:
     assert event == tritone.Utterance(
         "sc", 1.0, 1.5, (tritone.LabelScore("yes", 0.5),), 0.75, 1.75, False, 0, 0.0
     )
+
+
+def test_an_embedding_utterance_carries_the_pooled_embedding() -> None:
+    event = _convert.stream_event(
+        pb.StreamClassifyResponse(
+            utterance=pb.Utterance(
+                model="speaker-embedding", start_s=1.0, end_s=2.5, embedding=[0.6, 0.8]
+            )
+        )
+    )
+    assert isinstance(event, tritone.Utterance)
+    assert event.labels == () and event.embedding == pytest.approx((0.6, 0.8))
+
+
+def test_the_cli_prints_who_spoke_and_an_embedding_per_segment(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    speaker = tritone.Utterance(
+        "fish", 1.0, 2.5, (tritone.LabelScore("unknown", 0.9),), 0.8, 2.7, False, 0, 0.0
+    )
+    pooled = tritone.Utterance("speaker-embedding", 1.0, 2.5, (), 0.8, 2.7, False, 0, 0.0, (1.0,))
+    cli._print_event(speaker, as_json=False)
+    cli._print_event(pooled, as_json=False)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == [
+        "utterance fish [   1.00 -    2.50] unknown 0.900",
+        "utterance speaker-embedding [   1.00 -    2.50] embedding 1-d [1.000, ...]",
+    ]

@@ -196,7 +196,7 @@ async def test_breaking_out_of_the_chunks_form_in_async_with_cancels(
     async def endless() -> AsyncIterator[bytes]:
         while True:
             yield b"\x00\x00"
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(0.01)  # a live source, paced as a microphone is
 
     async with client.stream_classify(endless(), sample_rate=16000, model="endless") as stream:
         async for _ in stream:

@@ -98,7 +98,7 @@ async def test_breaking_a_sync_stream_cancels_it(fake_server: FakeServer) -> Non
     def run() -> None:
         def endless() -> Iterator[bytes]:
             while True:
-                time.sleep(0.005)
+                time.sleep(0.005)  # a live blocking source, paced as a microphone is
                 yield b"\x00\x00"
 
         with tritone.Client(fake_server.target) as client:

@@ -7,8 +7,6 @@ without a call to this gateway; one that leaves is no longer listed. The gateway
 
 from __future__ import annotations
 
-import asyncio
-
 from support.fake_backend import config
 from support.inprocess import (
     DEFAULT_MODEL,
@@ -16,6 +14,7 @@ from support.inprocess import (
     gateway_settings,
     in_process_gateway,
 )
+from support.waiting import wait_for
 from tritone_server.app import Gateway
 
 BOUND_S = 30.0
@@ -23,11 +22,11 @@ BOUND_S = 30.0
 
 
 async def models_become(gateway: Gateway, expected: set[str]) -> None:
-    async with asyncio.timeout(BOUND_S):
-        while True:
-            if {m.name for m in gateway.catalogue.all()} == expected:
-                return
-            await asyncio.sleep(0.02)
+    await wait_for(
+        lambda: {m.name for m in gateway.catalogue.all()} == expected,
+        BOUND_S,
+        what=f"the catalogue lists {sorted(expected)}",
+    )
 
 
 async def test_models_added_or_removed_in_triton_follow_without_a_call() -> None:

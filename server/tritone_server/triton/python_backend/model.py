@@ -1,10 +1,12 @@
 # mypy: ignore-errors
 """Generic Triton python-backend model that runs a TorchScript file with torch.
 
-tritone_server.triton.local copies this file next to each model's `model.pt` in the
-derived repository it hands to the pip-installable Triton, which has no libtorch backend.
-It runs inside Triton's python-backend stub, so it can import triton_python_backend_utils
-and is never imported by the gateway itself.
+tritone_server.triton.derived_repository copies this file next to each model's `model.pt`
+in the derived repository that a local Triton (tritone_server.triton.local) serves with the
+pip-installable Triton, which has no libtorch backend. It runs inside Triton's python-backend
+stub, so it can import triton_python_backend_utils and is never imported by the gateway
+itself; the stub runs the gateway's own environment (the `python3` first on PATH), so it
+imports tritone_server too.
 
 - The TorchScript file is `<model_repository>/<version>/model.pt`.
 - Config inputs are passed to `forward` by argument name when every input name is a
@@ -20,11 +22,12 @@ from __future__ import annotations
 
 import json
 import os
-import warnings
 
 import numpy as np
 import torch
 import triton_python_backend_utils as pb_utils
+
+from tritone_server.triton.torchscript import quiet_torchscript
 
 
 class TritonPythonModel:
@@ -39,9 +42,7 @@ class TritonPythonModel:
         ]
         self.device = _pick_device(args)
         path = os.path.join(args["model_repository"], args["model_version"], "model.pt")
-        with warnings.catch_warnings():
-            # torch >= 2.10 deprecates TorchScript in favour of torch.export: still supported.
-            warnings.simplefilter("ignore", DeprecationWarning)
+        with quiet_torchscript():
             self.module = torch.jit.load(path, map_location=self.device)
         self.module.eval()
         self.by_name = self._inputs_match_forward_arguments()

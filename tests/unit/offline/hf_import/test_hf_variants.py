@@ -12,7 +12,6 @@ with the transformers model (float64 reference, support/hf_reference.py) at 1, 3
 from __future__ import annotations
 
 import json
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ import torch
 
 from support.hf_reference import reference_logits
 from tritone_server.audio.dsp import resample
+from tritone_server.triton.torchscript import quiet_torchscript
 from tritone_tools.hf_import.clips import parity_signal
 from tritone_tools.hf_import.export import ExportResult, export_checkpoint
 from tritone_tools.hf_import.parity import DEFAULT_TOLERANCE
@@ -45,8 +45,7 @@ def imported(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, 
 
 
 def _load(path: Path) -> Any:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # TorchScript, deprecated in 2.10
+    with quiet_torchscript():
         return torch.jit.load(str(path), map_location="cpu")  # type: ignore[no-untyped-call]
 
 

@@ -8,7 +8,6 @@ tests/integration/test_train_evaluate.py.)
 from __future__ import annotations
 
 import json
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +21,7 @@ from torch import Tensor, nn
 from tritonclient.grpc import model_config_pb2
 
 from tritone_server.core.models import spec_from_config
+from tritone_server.triton.torchscript import quiet_torchscript
 from tritone_tools.training import cli
 from tritone_tools.training.export import UNKNOWN_SCALE, FusedModel, script
 
@@ -39,8 +39,7 @@ class SpectrumBands(nn.Module):
 
 def write_backbone(repository: Path) -> None:
     (repository / "speaker-embedding" / "1").mkdir(parents=True)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
+    with quiet_torchscript():
         torch.jit.save(
             torch.jit.script(SpectrumBands()),
             str(repository / "speaker-embedding" / "1" / "model.pt"),
@@ -69,8 +68,7 @@ def write_speakers(root: Path, speakers: dict[str, float], clips: int = 6) -> No
 
 
 def load(path: Path) -> torch.jit.ScriptModule:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
+    with quiet_torchscript():
         module: torch.jit.ScriptModule = torch.jit.load(  # type: ignore[no-untyped-call]
             str(path), map_location="cpu"
         )

@@ -18,6 +18,8 @@ import numpy.typing as npt
 import pytest
 import soundfile as sf
 
+from support.faults import alive
+from support.waiting import wait_for
 from tritone_server.audio import decode as decode_module
 from tritone_server.audio.decode import decode_encoded
 from tritone_server.audio.decode_pool import DecodePool, decode_encoded_async
@@ -184,7 +186,7 @@ def test_pcm_empty_and_limits() -> None:
 )
 def test_pcm_framer_rejoins_split_frames(encoding: PcmEncoding, channels: int) -> None:
     fmt = PcmFormat(encoding, 16000, channels)
-    x = tone(16000, 0.25, channels)
+    x = tone(16000, 0.05, channels)  # 800 frames: every split pattern below wraps many times
     data = s16_bytes(x) if encoding is PcmEncoding.S16LE else x.astype("<f4").tobytes()
     whole = to_mono(pcm_to_float(data, fmt, LIMITS).samples)
     rng = np.random.default_rng(7)
@@ -478,11 +480,8 @@ async def test_pool_survives_a_crashing_worker(pool: DecodePool) -> None:
     pool._fault = None
     results = await asyncio.gather(*(pool.decode(data) for _ in range(4)))
     assert all(r.frames == 8000 for r in results)
-    for _ in range(200):  # the replacement joins once it has started
-        if len(pool.worker_pids) == 2:
-            break
-        await asyncio.sleep(0.05)
-    assert len(pool.worker_pids) == 2
+    # the replacement joins once it has started
+    await wait_for(lambda: len(pool.worker_pids) == 2, what="a replacement worker joined")
 
 
 async def test_pool_times_out_a_real_slow_decode(pool: DecodePool) -> None:
@@ -501,7 +500,7 @@ async def test_pool_replaces_a_worker_that_died_while_idle(pool: DecodePool) -> 
     victims = pool.worker_pids
     for pid in victims:
         os.kill(pid, signal.SIGKILL)
-    await asyncio.sleep(0.1)
+    await wait_for(lambda: not any(map(alive, victims)), what="the killed workers are dead")
     got = await pool.decode(data)  # not the caller's fault: retried on a fresh worker
     assert got.frames == 1600
     assert not set(victims) & set(pool.worker_pids)
@@ -517,7 +516,7 @@ async def test_pool_close_stops_workers_and_refuses_work() -> None:
         assert len(pids) == 2
         p._fault = "hang"
         inflight = asyncio.create_task(p.decode(data))
-        await asyncio.sleep(0.3)
+        await wait_for(lambda: len(p._busy) == 1, what="the decode is in a worker")
     with pytest.raises(RuntimeError, match="closed"):
         await inflight
     assert _gone(pids)

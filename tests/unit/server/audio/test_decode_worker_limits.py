@@ -9,6 +9,7 @@ import sys
 
 import pytest
 
+from support.waiting import wait_for
 from tritone_server.audio import _decode_worker
 from tritone_server.audio.decode_pool import DecodePool
 from tritone_server.errors import LimitExceeded
@@ -47,7 +48,7 @@ async def test_decodes_beyond_the_waiting_limit_are_refused() -> None:
     async with DecodePool(workers=1, max_waiting=1) as pool:
         pool._idle.get_nowait()  # the only worker is busy with someone else's file
         waiting = asyncio.create_task(pool.decode(b"RIFF" + b"\0" * 100))
-        await asyncio.sleep(0.05)
+        await wait_for(lambda: pool._waiting == 1, what="one decode waits for the worker")
         with pytest.raises(LimitExceeded, match="--decode-queue / TRITONE_DECODE_QUEUE"):
             await pool.decode(b"RIFF" + b"\0" * 100)
         waiting.cancel()

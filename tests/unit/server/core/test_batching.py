@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from support.fake_backend import LevelsBackend, config
+from support.waiting import wait_for
 from tritone_server.core.batching import MicroBatcher
 from tritone_server.core.inference import Inference
 from tritone_server.core.models import spec_from_config
@@ -102,12 +103,12 @@ async def test_streams_windows_batched_through_inference_give_the_same_scores() 
 
 
 class SlowBackend(LevelsBackend):
-    """LevelsBackend that answers after a delay and records each request's timeout;
+    """LevelsBackend that answers once ``gate`` is set and records each request's timeout;
     a window holding a negative level is refused, as Triton refuses a bad tensor."""
 
-    def __init__(self, configs: list[dict[str, object]], delay_s: float) -> None:
+    def __init__(self, configs: list[dict[str, object]], gate: asyncio.Event) -> None:
         super().__init__(configs)
-        self.delay_s = delay_s
+        self.gate = gate
         self.timeouts: list[float | None] = []
 
     async def infer(
@@ -119,7 +120,7 @@ class SlowBackend(LevelsBackend):
         timeout_s: float | None = None,
     ) -> dict[str, FloatArray]:
         self.timeouts.append(timeout_s)
-        await asyncio.sleep(self.delay_s)
+        await self.gate.wait()
         if (inputs["waveform"] < 0).any():
             raise InvalidRequest("a window holds a negative level")
         return await super().infer(model, inputs, outputs, timeout_s=timeout_s)
@@ -128,27 +129,32 @@ class SlowBackend(LevelsBackend):
 async def test_a_caller_with_a_short_deadline_leaves_the_merged_request_alone() -> None:
     c = config()
     spec = spec_from_config(c, "1")
-    backend = SlowBackend([c], delay_s=0.05)
-    inference = Inference(backend, timeout_s=30.0, batcher=MicroBatcher(max_delay_s=0.005))
-    hurried, patient = (np.full((1, 100), level, dtype=np.float32) for level in (0.1, 0.2))
-    outcomes = await asyncio.gather(
-        inference.run(spec, hurried, timeout_s=0.01),
-        inference.run(spec, patient, timeout_s=10.0),
-        return_exceptions=True,
-    )
-    assert isinstance(outcomes[0], DeadlineExceeded)
-    assert "deadline" in str(outcomes[0])
-    assert not isinstance(outcomes[1], BaseException)
-    assert int(outcomes[1][0][0].argmax()) == 2
+    gate = asyncio.Event()
+    backend = SlowBackend([c], gate)
+    # The two fill the model's batch of 4 as they arrive, so they are merged at once, and
+    # the merged request is held (gate) until the hurried caller has given up.
+    inference = Inference(backend, timeout_s=30.0, batcher=MicroBatcher(max_delay_s=30.0))
+    hurried = np.full((1, 100), 0.1, dtype=np.float32)
+    patient = np.full((3, 100), 0.2, dtype=np.float32)
+    hurried_run = asyncio.create_task(inference.run(spec, hurried, timeout_s=0.2))
+    patient_run = asyncio.create_task(inference.run(spec, patient, timeout_s=30.0))
+    with pytest.raises(DeadlineExceeded, match="deadline"):
+        await hurried_run
+    assert not patient_run.done()
+    gate.set()
+    scores, _ = await asyncio.wait_for(patient_run, 10)
+    assert [int(row.argmax()) for row in scores] == [2, 2, 2]
     # One merged request, run under the gateway's timeout, not the hurried caller's.
-    assert [n for _, n in backend.calls] == [2]
+    assert [n for _, n in backend.calls] == [4]
     assert backend.timeouts == [30.0]
 
 
 async def test_one_bad_request_in_a_merged_batch_fails_only_its_caller() -> None:
     c = config()
     spec = spec_from_config(c, "1")
-    backend = SlowBackend([c], delay_s=0.0)
+    gate = asyncio.Event()
+    gate.set()
+    backend = SlowBackend([c], gate)
     inference = Inference(backend, batcher=MicroBatcher(max_delay_s=0.005))
     levels = (0.1, -0.5, 0.3)
     outcomes = await asyncio.gather(
@@ -191,12 +197,8 @@ class Gated:
 
 
 async def _until(condition: Callable[[], bool], what: str) -> None:
-    try:
-        async with asyncio.timeout(5):
-            while not condition():  # noqa: ASYNC110  (state the batcher changes, no event)
-                await asyncio.sleep(0.001)
-    except TimeoutError:
-        raise AssertionError(f"not within 5 s: {what}") from None
+    # state the batcher changes, no event to wait on: polled, with a deadline
+    await wait_for(condition, 30, poll_s=0.001, what=what)
 
 
 async def test_while_triton_is_busy_a_batch_is_held_until_a_request_returns() -> None:

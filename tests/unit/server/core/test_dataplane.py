@@ -78,7 +78,11 @@ async def test_the_model_is_named_for_the_metrics_of_the_request(
     token = current_model.set("")
     try:
         dp.model("levels-softmax")
+        assert current_model.get() == ""  # looking a model up is no call
+        await dp.classify("levels-softmax", raw(levels((0.2, 0.3))))
         assert current_model.get() == "levels-softmax"
+        await dp.classify("", raw(levels((0.2, 0.3))))
+        assert current_model.get() == DEFAULT_MODEL
     finally:
         current_model.reset(token)
 

@@ -305,14 +305,16 @@ def row(*scores: float) -> FloatArray:
     return np.array(scores, dtype=np.float32)
 
 
-def test_an_utterance_is_the_window_the_model_is_surest_of_in_its_segment() -> None:
+def test_an_utterance_is_the_most_energetic_window_of_its_segment() -> None:
     gate = SpeechGate(0.5, 0.0)
     hops(gate, [0.0] * 5 + [0.9] * 3 + [0.0] * 10 + [0.9] * 30 + [0.0] * 5)
     # segments: 0.5-0.8 s and 1.8-4.8 s (too long for a 1 s window: over 1.5 s)
     collector = UtteranceCollector(gate, ("yes", "no"), 1, window_s=1.0)
-    assert collector.add(row(0.6, 0.4), 0.0, 1.0) == []
-    assert collector.add(row(0.1, 0.9), 0.25, 1.25) == []
-    done = collector.add(row(0.5, 0.5), 1.5, 2.5)  # the next segment: the first is over
+    # the first window is the surest, but the second holds more of the utterance
+    assert collector.add(row(0.95, 0.05), 0.0, 1.0, energy=2.0) == []
+    assert collector.add(row(0.1, 0.9), 0.25, 1.25, energy=5.0) == []
+    assert collector.add(row(0.99, 0.01), 0.5, 1.5, energy=1.0) == []
+    done = collector.add(row(0.5, 0.5), 1.5, 2.5, energy=9.0)  # the next segment
     assert len(done) == 1
     first = done[0]
     assert (round(first.start_s, 6), round(first.end_s, 6)) == (0.5, 0.8)

@@ -17,6 +17,29 @@ def test_spec_reads_everything_from_the_config() -> None:
     assert spec.output_name == "logits" and not spec.stateful
 
 
+def _embedder(task: str) -> dict[str, object]:
+    c = config(task)
+    c["output"] = [{"name": "embedding", "data_type": "TYPE_FP32", "dims": ["2"]}]
+    c["parameters"].pop("labels")
+    c["parameters"]["task"] = {"string_value": task}
+    return c
+
+
+@pytest.mark.parametrize("task", ["embedding", "speaker-verification"])
+def test_an_embedding_model_is_known_by_its_output_whatever_its_task(task: str) -> None:
+    spec = spec_from_config(_embedder(task), "1")
+    assert spec.is_embedding and spec.labels == ()
+    assert not spec_from_config(config(), "1").is_embedding
+
+
+def test_a_logits_model_needs_at_least_one_label() -> None:
+    c = config()
+    c["output"][0]["dims"] = ["-1"]
+    c["parameters"]["labels"] = {"string_value": "[]"}
+    with pytest.raises(ModelConfigError, match="'labels' is empty"):
+        spec_from_config(c, "1")
+
+
 def test_state_tensors_are_found_by_name() -> None:
     spec = spec_from_config(config(stateful=True), "1")
     assert spec.stateful

@@ -43,7 +43,7 @@ async def test_messages_within_the_idle_limit_keep_the_reader_going() -> None:
 
     async def talkative(watchdog: StreamWatchdog) -> None:
         for _ in range(15):  # 0.3 s in all, three idle limits, never 0.1 s without a message
-            await asyncio.sleep(0.02)
+            await asyncio.sleep(0.02)  # the behaviour: messages paced in wall-clock time
             watchdog.seen()
 
     watchdog = await _guarded(limits, time.monotonic() + 60, talkative)
@@ -55,7 +55,7 @@ async def test_waiting_for_room_in_the_queue_does_not_count_as_idle() -> None:
 
     async def held_back(watchdog: StreamWatchdog) -> None:
         watchdog.paused = True
-        await asyncio.sleep(0.3)
+        await asyncio.sleep(0.3)  # the behaviour: six idle limits pass while paused
         watchdog.paused = False
         watchdog.seen()
 
@@ -68,7 +68,7 @@ async def test_the_deadline_ends_even_a_busy_reader_with_the_duration_error() ->
 
     async def busy(watchdog: StreamWatchdog) -> None:
         while True:
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(0.01)  # the behaviour: a message every 10 ms, past the deadline
             watchdog.seen()
 
     watchdog = await _guarded(limits, time.monotonic() + 0.1, busy)
@@ -82,7 +82,7 @@ async def test_leaving_the_block_disarms_the_timer() -> None:
         return None
 
     watchdog = await _guarded(limits, time.monotonic() + 60, quick)
-    await asyncio.sleep(0.1)
+    await asyncio.sleep(0.1)  # the behaviour: five idle limits pass with no timer to fire
     assert watchdog.error is None
 
 

@@ -63,7 +63,7 @@ async def test_windows_cover_every_sample_whatever_the_chunking(chunk: int) -> N
     )
     assert [w.labels[0][0] for w in windows[:5]] == ["one"] * 5
     assert [w.labels[0][0] for w in windows[6:]] == ["two"] * 5
-    assert windows[-1].end_s == pytest.approx(0.6) and not windows[-1].interim
+    assert windows[-1].end_s == pytest.approx(0.6) and not windows[-1].zero_padded
     assert summary.frames_received == 600 and summary.bytes_received == len(data)
     assert summary.model_samples == 600 and summary.padding_samples == 0
     assert summary.windows == 11 and summary.progress.consumed_s == pytest.approx(0.6)
@@ -77,7 +77,9 @@ async def test_tail_is_classified_in_a_padded_window() -> None:
     summary = events[-1]
     assert isinstance(summary, SummaryEvent)
     assert [round(w.start_s, 3) for w in windows] == [0.0, 0.05]
-    assert windows[-1].interim and windows[-1].end_s == pytest.approx(0.13)
+    assert windows[-1].padded_tail and windows[-1].end_s == pytest.approx(0.13)
+    assert not windows[-1].interim  # the tail is classified for good, not a guess
+    assert windows[-1].zero_padded and not windows[0].zero_padded
     assert summary.padding_samples == 50 + 100 - 130
 
 
@@ -125,6 +127,14 @@ def test_options_the_model_cannot_take_are_refused() -> None:
         make(StreamOptions(detection_threshold=0.5, detection_labels=("nope",)))
     with pytest.raises(InvalidRequest, match="whole clips"):
         make(window=0, hop=0)
+
+
+def test_an_embedding_model_is_not_streamed_even_with_labels() -> None:
+    c = config()
+    c["output"][0]["name"] = "embedding"  # labels given, yet the output is a vector
+    spec = spec_from_config(c, "1")
+    with pytest.raises(InvalidRequest, match="no labels to stream"):
+        LiveStream(spec, Inference(LevelsBackend([c])), F32, StreamOptions())
 
 
 async def test_context_samples_lead_each_window_and_times_exclude_them() -> None:
@@ -197,7 +207,10 @@ async def test_interim_results_are_not_sent_when_windows_are_suppressed() -> Non
 async def test_interim_results_still_come_without_suppression() -> None:
     stream, _ = make(StreamOptions(interim_results=True))
     events = await run(stream, levels((0.1, 0.05)), 10 * 4)
-    assert [e for e in events if isinstance(e, WindowEvent) and e.interim]
+    windows = [e for e in events if isinstance(e, WindowEvent)]
+    guesses = [w for w in windows if w.interim]
+    assert guesses and not any(w.padded_tail for w in guesses)
+    assert windows[-1].padded_tail and not windows[-1].interim
 
 
 async def test_a_chunk_at_a_low_declared_rate_is_worked_in_bounded_slices() -> None:

@@ -99,7 +99,7 @@ async def test_a_lone_clip_goes_at_once_and_concurrent_clips_share_requests() ->
         """Answers after a moment, as Triton does, so clips overlap."""
 
         async def infer(self, *args: Any, **kwargs: Any) -> dict[str, npt.NDArray[np.float32]]:
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(0.01)  # the behaviour: Triton's latency, which clips overlap
             return await super().infer(*args, **kwargs)
 
     c = config(window=100, hop=50)

@@ -47,7 +47,7 @@ async def test_a_stream_outlives_its_connections_age(aging_gateway: Gateway) -> 
         for _ in range(8):  # 4 ages long
             await stream.send(chunk)
             sent += len(chunk) // 4
-            await asyncio.sleep(AGE_S / 2)
+            await asyncio.sleep(AGE_S / 2)  # the behaviour: the stream lives past the age
         await stream.end()
         events = [event async for event in stream]
     summary = events[-1]

@@ -307,6 +307,7 @@ async def test_models_lists_the_catalogue(http: Http) -> None:
         "activation": "none",
         "stateful": False,
         "ready": True,
+        "description": "",
         "detection_thresholds": {},
         "detection_min_windows": 0,
     }

@@ -9,7 +9,6 @@ reading from its caller once its bounded queue is full.
 
 from __future__ import annotations
 
-import asyncio
 import io
 import itertools
 import logging
@@ -37,6 +36,7 @@ from support.inprocess import (
     levels,
     stalled_stream,
 )
+from support.waiting import wait_for
 from tritone_protos import audio_classification_pb2 as pb
 from tritone_protos import audio_classification_pb2_grpc as pb_grpc
 from tritone_server.app import SERVICE_NAME, Gateway
@@ -164,13 +164,8 @@ def audio_messages(data: bytes, size: int) -> list[pb.StreamClassifyRequest]:
 
 async def eventually(predicate: Callable[[], bool], limit_s: float = 20.0) -> bool:
     """Poll until ``predicate()`` holds (effects on the server side land after the call)."""
-    loop = asyncio.get_running_loop()
-    end = loop.time() + limit_s
-    while loop.time() < end:
-        if predicate():
-            return True
-        await asyncio.sleep(0.01)
-    return bool(predicate())
+    await wait_for(predicate, limit_s)
+    return True
 
 
 # ---------------------------------------------------------------------------------------------

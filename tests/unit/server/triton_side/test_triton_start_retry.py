@@ -8,7 +8,11 @@ calls over real gRPC on the port it was given.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import os
 import shutil
+import signal
 import sys
 import textwrap
 from pathlib import Path
@@ -37,6 +41,11 @@ FAKE = textwrap.dedent(
     if behaviour == "config":
         print("error: creating server: Internal - failed to load all models", flush=True)
         sys.exit(1)
+    if behaviour == "serve_holding_the_pipe":
+        import subprocess
+        # a child that keeps the output pipe open after the server dies, as a stub does
+        holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+        Path({holder!r}).write_text(str(holder.pid))
     import grpc
     from tritonclient.grpc import service_pb2, service_pb2_grpc
 
@@ -61,7 +70,14 @@ def fake_install(tmp_path: Path, behaviour: list[str]) -> tuple[TritonInstall, P
     runs = tmp_path / "runs"
     binary = tmp_path / "bin" / "tritonserver"
     binary.parent.mkdir()
-    binary.write_text(FAKE.format(python=sys.executable, runs=str(runs), behaviour=behaviour))
+    binary.write_text(
+        FAKE.format(
+            python=sys.executable,
+            runs=str(runs),
+            behaviour=behaviour,
+            holder=str(tmp_path / "holder.pid"),
+        )
+    )
     binary.chmod(0o755)
     backend = tmp_path / "python_backend"
     backend.mkdir()
@@ -105,3 +121,22 @@ async def test_a_server_that_keeps_crashing_fails_after_three_attempts(
         async with triton:
             pass
     assert len(runs.read_text()) == 3
+
+
+async def test_the_exit_is_seen_while_a_child_holds_the_output_pipe(
+    tmp_path: Path, repository: Path
+) -> None:
+    """asyncio's wait() waits for the pipes too; a stub left behind must not hide the exit."""
+    install, _ = fake_install(tmp_path, ["serve_holding_the_pipe"])
+    triton = LocalTriton(repository, install=install, use_gpu=False, startup_timeout_s=60)
+    holder = tmp_path / "holder.pid"
+    try:
+        async with triton:
+            assert triton.pid is not None
+            os.kill(triton.pid, signal.SIGKILL)
+            code = await asyncio.wait_for(triton.wait_exit(), 30)
+            assert code == -signal.SIGKILL
+            os.kill(int(holder.read_text()), 0)  # the holder still runs: the pipe was open
+    finally:
+        with contextlib.suppress(OSError, ValueError):
+            os.kill(int(holder.read_text()), signal.SIGKILL)

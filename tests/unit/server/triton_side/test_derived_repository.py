@@ -4,7 +4,6 @@ import json
 import math
 import re
 import shutil
-import warnings
 from pathlib import Path
 
 import pytest
@@ -14,7 +13,7 @@ from tritone_server.triton.derived_repository import (
     derive_python_backend_repository,
     to_python_backend_config,
 )
-from tritone_server.triton.local import TritonInstall, find_tritonserver
+from tritone_server.triton.torchscript import quiet_torchscript
 
 REPOSITORY = Path(__file__).resolve().parents[4] / "model_repository"
 TONES = REPOSITORY / "tones"
@@ -135,22 +134,12 @@ def test_config_rewrite_accepts_the_pytorch_backend_spelling() -> None:
     assert out == 'backend: "python"\nmax_batch_size: 8\n'
 
 
-def test_find_tritonserver_locates_the_wheel() -> None:
-    install = find_tritonserver()
-    assert isinstance(install, TritonInstall)
-    assert install.binary.name == "tritonserver"
-    assert install.stub.parent.name == "3.11"
-    assert all(path.is_dir() for path in install.lib_dirs)
-
-
 # --- the tones model ---------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
 def tones() -> torch.jit.ScriptModule:
-    with warnings.catch_warnings():
-        # torch 2.13 deprecates TorchScript in favour of torch.export; Triton still loads it.
-        warnings.simplefilter("ignore", DeprecationWarning)
+    with quiet_torchscript():
         module = torch.jit.load(str(TONES / "1" / "model.pt"), map_location="cpu")  # type: ignore[no-untyped-call]
     assert isinstance(module, torch.jit.ScriptModule)
     return module
