@@ -3,7 +3,7 @@
 Two real people enrolled with `tritone train` (speaker-embedding backbone): the voice actors
 of the small and the big fish of Debian's Czech Fish Fillets dub (same language, same
 recording set-up, so the model must tell voices apart, not channels). Their enrolment clips
-are the first of benchmarks/speaker_strangers.py's enrolment split; the stream is built from
+are the first of recipes/evaluation/speaker_strangers.py's enrolment split; the stream is built from
 their held-out clips (never seen by training), alternating, and one read sentence of the
 LibriVox reader of pocketsphinx-testdata, whom nobody enrolled, with pauses of low room noise
 between them. voice-activity gates the stream; the trained model and speaker-embedding answer
@@ -11,7 +11,7 @@ per segment. No segment may name the wrong person, the reader's must be ``unknow
 fish must be named (all turns but one: the model rejects some 14 % of enrolled clips, as the
 README says), and each answer must be exactly what Classify / Embed give for the audio the
 event says it heard. (A stranger recorded like the enrolled people, the Dutch dub's actors,
-is accepted far more often: benchmarks/speaker_strangers.json has those figures.)
+is accepted far more often: recipes/evaluation/speaker_strangers.json has those figures.)
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import pytest
 import torch
 
 import tritone
-from benchmarks import speaker_strangers as people
+from recipes.evaluation import speaker_strangers as people
 from support.gateway import REPO, RunningGateway, start_gateway
 from support.recordings import LIBRIVOX, TESTDATA, read_pcm, recording_path
 from tritone_tools.training import cli
