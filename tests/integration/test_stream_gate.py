@@ -18,7 +18,7 @@ import pytest
 
 import tritone
 from support.gateway import REPO, RunningGateway
-from support.recordings import LIBRIVOX, sentences_with_pauses
+from support.recordings import LIBRIVOX, sentences_with_pauses, stream_pcm
 
 pytestmark = pytest.mark.integration
 
@@ -26,24 +26,9 @@ RATE = 16_000
 GATED = "speech-commands"
 GATE = "voice-activity"
 PADDING_S = 0.2
-CHUNK_BYTES = 3_200  # 100 ms of s16le
 TOLERANCE = 1e-4
 SENTENCES = [LIBRIVOX.format(n) for n in ("0880", "0930", "0890")]
 PAUSES_S = [2.0, 1.0, 3.0, 2.5]
-
-
-async def stream(
-    client: tritone.AsyncClient, pcm: bytes, **options: object
-) -> list[tritone.StreamEvent]:
-    chunks = [pcm[i : i + CHUNK_BYTES] for i in range(0, len(pcm), CHUNK_BYTES)]
-    return [
-        event
-        async for event in client.stream_classify(
-            chunks,
-            sample_rate=RATE,
-            **options,  # type: ignore[arg-type]
-        )
-    ]
 
 
 def windows_of(events: list[tritone.StreamEvent]) -> list[tritone.WindowResult]:
@@ -58,8 +43,8 @@ async def test_gated_speech_commands_runs_only_near_speech_and_agrees_with_ungat
     info = await client.get_model(GATED)
     window_s, hop_s = info.window_samples / RATE, info.hop_samples / RATE
 
-    plain = await stream(client, pcm, model=GATED, top_k=3)
-    gated = await stream(client, pcm, models=[GATED], gate=GATE, top_k=3)
+    plain = await stream_pcm(client, pcm, model=GATED, top_k=3)
+    gated = await stream_pcm(client, pcm, models=[GATED], gate=GATE, top_k=3)
 
     # the gate's segments: reported when they start and when they end, in order
     segments = [e for e in gated if isinstance(e, tritone.SpeechSegment)]
@@ -120,9 +105,9 @@ async def test_a_gate_that_is_not_voice_activity_is_refused(
     client: tritone.AsyncClient,
 ) -> None:
     with pytest.raises(tritone.InvalidArgumentError, match="must be a voice-activity model"):
-        await stream(client, b"\x00\x00" * 1600, models=[GATED], gate=GATED)
+        await stream_pcm(client, b"\x00\x00" * 1600, models=[GATED], gate=GATED)
     with pytest.raises(tritone.InvalidArgumentError, match="gate_model 'no-such-vad'"):
-        await stream(client, b"\x00\x00" * 1600, models=[GATED], gate="no-such-vad")
+        await stream_pcm(client, b"\x00\x00" * 1600, models=[GATED], gate="no-such-vad")
 
 
 def _union(spans: list[tuple[float, float]]) -> list[tuple[float, float]]:

@@ -28,7 +28,7 @@ import torch
 import tritone
 from recipes.evaluation import speaker_strangers as people
 from support.gateway import REPO, RunningGateway, start_gateway
-from support.recordings import LIBRIVOX, TESTDATA, read_pcm, recording_path
+from support.recordings import LIBRIVOX, TESTDATA, read_pcm, recording_path, stream_pcm
 from tritone_tools.training import cli
 from tritone_tools.training.data import load_audio
 
@@ -44,7 +44,6 @@ STREAM_CLIP_S = 3.0  # held-out clips at least this long go into the stream
 STRANGER = LIBRIVOX.format("0880")
 PAUSE_S = 1.5
 MIN_SEGMENT_S = 1.0  # shorter segments (a word between pauses) are not asserted on
-CHUNK_BYTES = 3_200
 Int16Array = npt.NDArray[np.int16]
 
 
@@ -126,21 +125,6 @@ def _conversation(
     return np.concatenate(parts).astype("<i2").tobytes(), turns
 
 
-async def _stream(client: tritone.AsyncClient, pcm: bytes) -> list[tritone.StreamEvent]:
-    chunks = [pcm[i : i + CHUNK_BYTES] for i in range(0, len(pcm), CHUNK_BYTES)]
-    return [
-        event
-        async for event in client.stream_classify(
-            chunks,
-            sample_rate=RATE,
-            models=[MODEL, EMBEDDING],
-            gate=GATE,
-            per_segment=[MODEL, EMBEDDING],
-            top_k=3,
-        )
-    ]
-
-
 def _raw(pcm: bytes, start_s: float, end_s: float) -> tritone.RawPcm:
     lo, hi = round(start_s * RATE), round(end_s * RATE)
     return tritone.RawPcm(pcm[2 * lo : 2 * hi], RATE, tritone.PcmEncoding.S16LE)
@@ -152,7 +136,14 @@ async def test_each_segment_names_its_enrolled_speaker_and_a_stranger_is_unknown
     gateway, held = fish_gateway
     pcm, turns = await asyncio.to_thread(_conversation, held)
     async with tritone.AsyncClient(gateway.target, timeout=120.0) as client:
-        events = await _stream(client, pcm)
+        events = await stream_pcm(
+            client,
+            pcm,
+            models=[MODEL, EMBEDDING],
+            gate=GATE,
+            per_segment=[MODEL, EMBEDDING],
+            top_k=3,
+        )
         answers = [e for e in events if isinstance(e, tritone.Utterance)]
         named = [a for a in answers if a.model == MODEL]
         pooled = [a for a in answers if a.model == EMBEDDING]

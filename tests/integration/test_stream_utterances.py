@@ -6,36 +6,21 @@ from __future__ import annotations
 import pytest
 
 import tritone
-from support.recordings import LIBRIVOX, sentences_with_pauses
+from support.recordings import LIBRIVOX, sentences_with_pauses, stream_pcm
 
 pytestmark = pytest.mark.integration
 
 RATE = 16_000
 GATED = "speech-commands"
 GATE = "voice-activity"
-CHUNK_BYTES = 3_200
 SENTENCE = LIBRIVOX.format("0880")
-
-
-async def stream(
-    client: tritone.AsyncClient, pcm: bytes, **options: object
-) -> list[tritone.StreamEvent]:
-    chunks = [pcm[i : i + CHUNK_BYTES] for i in range(0, len(pcm), CHUNK_BYTES)]
-    return [
-        event
-        async for event in client.stream_classify(
-            chunks,
-            sample_rate=RATE,
-            **options,  # type: ignore[arg-type]
-        )
-    ]
 
 
 async def test_per_segment_speech_commands_answers_once_per_segment(
     client: tritone.AsyncClient,
 ) -> None:
     pcm, _ = sentences_with_pauses(["cards/001.wav", SENTENCE], [1.5, 2.0, 1.5])
-    events = await stream(client, pcm, models=[GATED], gate=GATE, per_segment=[GATED], top_k=3)
+    events = await stream_pcm(client, pcm, models=[GATED], gate=GATE, per_segment=[GATED], top_k=3)
     assert not [e for e in events if isinstance(e, tritone.WindowResult)]  # none per window
     segments = [(e.start_s, e.end_s) for e in events if isinstance(e, tritone.SpeechSegment)]
     finals = [

@@ -17,7 +17,7 @@ import pytest
 import torch
 
 import tritone
-from support.recordings import read_pcm, recording_path
+from support.recordings import read_pcm, recording_path, stream_pcm
 from support.silero import (
     import_silero_vad,
     reference_model,
@@ -35,7 +35,6 @@ HOP = 512
 CONTEXT = 64
 TOLERANCE = 1e-4
 SLACK_S = 0.3
-CHUNK_BYTES = 3_200  # 100 ms of s16le, not a multiple of the hop
 
 FloatArray = npt.NDArray[np.float32]
 
@@ -58,20 +57,6 @@ def silero_speech(silero_vad: Any, silero: Any, audio: FloatArray) -> list[tuple
     return [(float(s["start"]), float(s["end"])) for s in stamps]
 
 
-async def stream(client: tritone.AsyncClient, pcm: bytes) -> list[tritone.StreamEvent]:
-    chunks = [pcm[i : i + CHUNK_BYTES] for i in range(0, len(pcm), CHUNK_BYTES)]
-    return [
-        event
-        async for event in client.stream_classify(
-            chunks,
-            sample_rate=RATE,
-            model=MODEL,
-            detection_threshold=0.5,
-            top_k=1,
-        )
-    ]
-
-
 def speech_score(labels: tuple[tritone.LabelScore, ...]) -> float:
     assert [item.label for item in labels] == ["speech"]
     return labels[0].score
@@ -87,7 +72,7 @@ async def test_stream_matches_silero_vad(
     speech = silero_speech(silero_vad, silero, audio)
     assert speech, f"silero finds no speech in {name}"
 
-    events = await stream(client, pcm)
+    events = await stream_pcm(client, pcm, model=MODEL, detection_threshold=0.5, top_k=1)
     windows = [e for e in events if isinstance(e, tritone.WindowResult)]
     detections = [e for e in events if isinstance(e, tritone.Detection)]
     summary = events[-1]
@@ -120,7 +105,7 @@ async def test_stream_matches_silero_vad(
 
 async def test_silence_gives_no_detection(client: tritone.AsyncClient) -> None:
     pcm = bytes(3 * RATE * 2)  # 3 s of s16le zeros
-    events = await stream(client, pcm)
+    events = await stream_pcm(client, pcm, model=MODEL, detection_threshold=0.5, top_k=1)
     windows = [e for e in events if isinstance(e, tritone.WindowResult)]
     assert len(windows) == -(-3 * RATE // HOP)
     assert not [e for e in events if isinstance(e, tritone.Detection)]

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import wave
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import pytest
+
+import tritone
 
 TESTDATA = Path("/usr/share/pocketsphinx/test/data")
 LIBRIVOX = "librivox/sense_and_sensibility_01_austen_64kb-{}.wav"
@@ -54,3 +57,19 @@ def sentences_with_pauses(
         parts += [speech, noise(pause)]
         at += speech.shape[0] + parts[-1].shape[0]
     return np.concatenate(parts).astype("<i2").tobytes(), placed
+
+
+async def stream_pcm(
+    client: tritone.AsyncClient,
+    pcm: bytes,
+    *,
+    sample_rate: int = 16_000,
+    chunk_bytes: int = 3_200,
+    **options: Any,
+) -> list[tritone.StreamEvent]:
+    """Every event of a stream of s16le mono ``pcm`` sent in ``chunk_bytes`` chunks (100 ms
+    at 16 kHz by default); ``options`` go to ``stream_classify``."""
+    chunks = [pcm[i : i + chunk_bytes] for i in range(0, len(pcm), chunk_bytes)]
+    return [
+        event async for event in client.stream_classify(chunks, sample_rate=sample_rate, **options)
+    ]
