@@ -7,7 +7,6 @@ fast as the gateway takes it, in 100 ms chunks of 16 kHz s16le, once per mode:
 - ``ungated``: model speech-commands;
 - ``gated``: models [speech-commands], gate voice-activity (default threshold, 200 ms padding,
   or ``--padding-ms``);
-- ``gate alone``: model voice-activity, the floor under any gated stream.
 It measures, per mode: speech-commands windows sent to Triton (from the summaries), Triton's
 compute time per model (its statistics: compute_infer), Triton's and the gateway's CPU (their
 process trees, from /proc), and frames sent against frames in the summaries. Appends a table
@@ -78,9 +77,7 @@ PADDING_MS = 200
 """The gate's padding (--padding-ms); the gateway's default."""
 
 
-MODES = ("ungated", "gated", "gate alone")
-"""gate alone: the voice-activity model by itself, the floor under any gated stream (it
-must receive, frame and gate all the audio, whatever the gated models cost)."""
+MODES = ("ungated", "gated")
 
 
 async def one_stream(client: tritone.AsyncClient, pcm: bytes, mode: str) -> tuple[int, int]:
@@ -89,7 +86,6 @@ async def one_stream(client: tritone.AsyncClient, pcm: bytes, mode: str) -> tupl
     by_mode: dict[str, dict[str, Any]] = {
         "ungated": {"model": MODEL},
         "gated": {"models": [MODEL], "gate": GATE, "gate_padding_ms": PADDING_MS},
-        "gate alone": {"model": GATE},
     }
     options = by_mode[mode]
     summary = None
@@ -99,7 +95,7 @@ async def one_stream(client: tritone.AsyncClient, pcm: bytes, mode: str) -> tupl
         if isinstance(event, tritone.StreamSummary):
             summary = event
     assert summary is not None
-    windows = summary.windows if mode == "ungated" else 0
+    windows = summary.windows
     if mode == "gated":
         windows = next(m.windows for m in summary.models if m.model == MODEL)
     return windows, summary.frames_received
@@ -198,14 +194,6 @@ def table(rows: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
     }
     lines += ["", "Gated / ungated, all rounds together:", ""]
     lines += [f"- {name}: {value:.0%}" for name, value in ratios.items()]
-    floor_compute = _compute(rows, "gate alone") / _compute(rows, "ungated")
-    lines += [
-        "",
-        "The floor, the gate alone / ungated (what a gated stream costs before any gated "
-        f"model runs): Triton compute {floor_compute:.0%}, "
-        f"Triton CPU {ratio('gate alone', 'triton_cpu_s'):.0%}, "
-        f"gateway CPU {ratio('gate alone', 'gateway_cpu_s'):.0%}.",
-    ]
     missed = [
         f"{name} {value:.0%} > {TARGET:.0%}"
         for name, value in ratios.items()
