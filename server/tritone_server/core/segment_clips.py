@@ -21,12 +21,10 @@ which bounds the audio a stream keeps.
 
 from __future__ import annotations
 
-import asyncio
 import math
 
 import numpy as np
 
-from tritone_server.audio.dsp import StreamResampler
 from tritone_server.audio.formats import PcmFormat, PcmFramer
 from tritone_server.audio.window_buffer import WindowBuffer
 from tritone_server.core.clips import frame_clip
@@ -40,15 +38,14 @@ from tritone_server.core.streams import (
     StreamOptions,
     SummaryEvent,
     UtteranceEvent,
+    resample,
+    resampler_for,
 )
 
 __all__ = ["MAX_CLIP_S", "SegmentClipStream", "hears_whole_segments"]
 
 MAX_CLIP_S = 30.0
 """The most audio of one segment the model hears (the segment's last this many seconds)."""
-
-INLINE_RESAMPLE = 16_000
-"""Resampling more input samples than this runs in a thread, as LiveStream does."""
 
 
 def hears_whole_segments(spec: ModelSpec) -> bool:
@@ -79,9 +76,7 @@ class SegmentClipStream:
         self.rate = spec.sample_rate
         self.framer = PcmFramer(fmt)
         self.input_rate = fmt.sample_rate
-        self.resampler = (
-            StreamResampler(fmt.sample_rate, self.rate) if fmt.sample_rate != self.rate else None
-        )
+        self.resampler = resampler_for(fmt, self.rate)
         self.buffer = WindowBuffer(self.rate * 4)
         self.total = 0
         """Model-rate samples received."""
@@ -118,10 +113,7 @@ class SegmentClipStream:
     async def feed(self, data: bytes) -> list[StreamEvent]:
         samples = self.framer.push(data)
         if self.resampler is not None:
-            if samples.shape[0] > INLINE_RESAMPLE:  # a large chunk: off the event loop
-                samples = await asyncio.to_thread(self.resampler.process, samples)
-            else:
-                samples = self.resampler.process(samples)
+            samples = await resample(self.resampler, samples)
         self._append(samples)
         return await self._answer(finished=False)
 

@@ -157,6 +157,18 @@ _INLINE_RESAMPLE = 16_000
 _WINDOWS_PER_STEP = 64
 
 
+def resampler_for(fmt: PcmFormat, rate: int) -> StreamResampler | None:
+    """A streaming resampler from the stream's rate to the model's, None when they agree."""
+    return StreamResampler(fmt.sample_rate, rate) if fmt.sample_rate != rate else None
+
+
+async def resample(resampler: StreamResampler, part: FloatArray) -> FloatArray:
+    """``part`` at the model's rate; a large part off the event loop."""
+    if part.shape[0] > _INLINE_RESAMPLE:
+        return await asyncio.to_thread(resampler.process, part)
+    return resampler.process(part)
+
+
 def detector_for(spec: ModelSpec, options: StreamOptions) -> SpanDetector | None:
     """The stream's own threshold for its watched labels, or the model's operating point when
     the stream asks for it (``model_thresholds``) without a threshold of its own."""
@@ -255,9 +267,7 @@ class LiveStream:
         self.activation: Activation = options.activation or spec.activation
         self.framer = PcmFramer(fmt)
         self.input_rate = fmt.sample_rate
-        self.resampler = (
-            StreamResampler(fmt.sample_rate, self.rate) if fmt.sample_rate != self.rate else None
-        )
+        self.resampler = resampler_for(fmt, self.rate)
         # Internally samples are counted from the start of the context zeros that a model
         # with context_samples sees before the stream's first sample.
         self.context = spec.context_samples
@@ -354,12 +364,8 @@ class LiveStream:
         events: list[StreamEvent] = []
         for begin in range(0, samples.shape[0], step):
             part = samples[begin : begin + step]
-            resampler = self.resampler
-            if resampler is not None:
-                if part.shape[0] > _INLINE_RESAMPLE:
-                    part = await asyncio.to_thread(resampler.process, part)
-                else:
-                    part = resampler.process(part)
+            if self.resampler is not None:
+                part = await resample(self.resampler, part)
             self._append(part)
             events += await self._classify_full_windows()
             if begin + step < samples.shape[0]:
