@@ -19,7 +19,7 @@ from cryptography import x509
 
 from support.k8s import REPO, containers, find, kubectl, render, render_text, workloads
 from tritone_server.frontends.tls import ServerTls
-from tritone_server.settings import load_settings
+from tritone_server.settings import Settings, load_settings
 from tritone_server.triton.tls import TritonTls
 
 README = (REPO / "README.md").read_text()
@@ -83,10 +83,8 @@ def test_the_deploy_commands_run_and_make_what_the_manifests_mount(tmp_path: Pat
                 name = volume["secret"]["secretName"]
                 assert name in secrets, f"the README does not create Secret {name}"
     # Every file the gateway is told to read is a key of the Secret mounted there.
-    pod = find(manifests, "Deployment", "tritone-gateway")["spec"]["template"]["spec"]
-    (gateway,) = [c for c in containers(pod) if c["name"] == "gateway"]
-    config_map = find(manifests, "ConfigMap", gateway["envFrom"][0]["configMapRef"]["name"])
-    settings = load_settings([], config_map["data"])
+    pod, gateway = _gateway(manifests)
+    settings = _settings(manifests, gateway)
     mounts = {m["mountPath"]: m["name"] for m in gateway["volumeMounts"]}
     volumes = {v["name"]: v for v in pod["volumes"]}
     files = (settings.tls_cert, settings.tls_key, settings.token_file, settings.admin_token_file)
@@ -148,15 +146,12 @@ def test_the_triton_tls_commands_make_the_secret_the_overlay_mounts(tmp_path: Pa
         (volume,) = [
             v
             for v in pod["volumes"]
-            if v.get("secret", {}).get("secretName") == ("tritone-triton-tls")
+            if v.get("secret", {}).get("secretName") == "tritone-triton-tls"
         ]
         wanted = {item["key"] for item in volume["secret"].get("items", [])}
         wanted = wanted or {"tls.crt", "tls.key"}  # the whole Secret: Triton's args name these
         assert wanted <= set(secret["data"]), f"{name} mounts keys the Secret lacks"
-    gateway_env = load_settings(
-        [],
-        find(manifests, "ConfigMap", _gateway_config_map(manifests))["data"],
-    )
+    gateway_env = _settings(manifests, _gateway(manifests)[1])
     assert gateway_env.triton_tls_ca is not None
     tls = TritonTls.from_file(tmp_path / "triton.crt", gateway_env.triton_tls_server_name)
     cert = x509.load_pem_x509_certificate(tls.root_certificates)
@@ -164,7 +159,16 @@ def test_the_triton_tls_commands_make_the_secret_the_overlay_mounts(tmp_path: Pa
     assert gateway_env.triton_tls_server_name in names.get_values_for_type(x509.DNSName)
 
 
-def _gateway_config_map(manifests: list[dict[str, Any]]) -> str:
-    pod = find(manifests, "Deployment", "tritone-gateway")["spec"]["template"]["spec"]
+def _gateway(manifests: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The gateway Deployment's pod spec and its gateway container."""
+    pod: dict[str, Any] = find(manifests, "Deployment", "tritone-gateway")["spec"]["template"][
+        "spec"
+    ]
     (gateway,) = [c for c in containers(pod) if c["name"] == "gateway"]
-    return str(gateway["envFrom"][0]["configMapRef"]["name"])
+    return pod, gateway
+
+
+def _settings(manifests: list[dict[str, Any]], gateway: dict[str, Any]) -> Settings:
+    """What the gateway container's ConfigMap tells it."""
+    name = gateway["envFrom"][0]["configMapRef"]["name"]
+    return load_settings([], find(manifests, "ConfigMap", name)["data"])
